@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "lb-message-summary.h"
+
+G_BEGIN_DECLS
+
+#define LETTERBOX_TYPE_MESSAGE_ROW (letterbox_message_row_get_type ())
+G_DECLARE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, LETTERBOX, MESSAGE_ROW, GtkBox)
+
+GtkWidget *letterbox_message_row_new          (void);
+void       letterbox_message_row_set_message  (LetterboxMessageRow *self,
+                                               LbMessageSummary    *message);
+
+char      *letterbox_format_date              (gint64               unix_time,
+                                               gboolean             full);
+
+G_END_DECLS

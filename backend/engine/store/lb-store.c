@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lb-store"
+
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "lb-store.h"
+
+/*
+ * The index database: accounts, folders and message summaries, in SQLite's WAL mode so
+ * that the app can read while the backend writes. Each process opens its own
+ * connection; within a process the connection is shared under a mutex, and all calls
+ * that touch it have an _async form that runs in a worker thread, so a GTK main loop
+ * never waits on the disk.
+ */
+
+struct _LbStore
+{
+  GObject parent_instance;
+
+  char *data_dir;
+  char *index_path;
+  GMutex lock;
+  sqlite3 *db;
+};
+
+G_DEFINE_FINAL_TYPE (LbStore, lb_store, G_TYPE_OBJECT)
+
+G_DEFINE_QUARK (lb-store-error-quark, lb_store_error)
+
+/* Each entry moves the schema from version i to i + 1 and runs in one transaction. */
+static const char *const migrations[] = {
+  /* 0 → 1 */
+  "CREATE TABLE accounts ("
+  "  id TEXT PRIMARY KEY,"
+  "  kind TEXT NOT NULL CHECK (kind IN ('local', 'imap', 'pop3')),"
+  "  display_name TEXT NOT NULL,"
+  "  sort_order INTEGER NOT NULL DEFAULT 0"
+  ");"
+  "CREATE TABLE folders ("
+  "  id INTEGER PRIMARY KEY,"
+  "  account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+  "  parent_id INTEGER REFERENCES folders (id) ON DELETE CASCADE,"
+  "  name TEXT NOT NULL,"
+  "  role TEXT,"
+  "  uidvalidity INTEGER,"
+  "  uidnext INTEGER,"
+  "  highestmodseq INTEGER,"
+  "  UNIQUE (account_id, name)"
+  ");"
+  "CREATE TABLE messages ("
+  "  id INTEGER PRIMARY KEY,"
+  "  folder_id INTEGER NOT NULL REFERENCES folders (id) ON DELETE CASCADE,"
+  "  uid INTEGER,"
+  "  flags INTEGER NOT NULL DEFAULT 0,"
+  "  date INTEGER NOT NULL,"
+  "  sender TEXT NOT NULL DEFAULT '',"
+  "  subject TEXT NOT NULL DEFAULT '',"
+  "  preview TEXT NOT NULL DEFAULT '',"
+  "  size INTEGER NOT NULL DEFAULT 0,"
+  "  message_id TEXT"
+  ");"
+  "CREATE INDEX messages_by_folder_date ON messages (folder_id, date DESC, id DESC);",
+};
+
+static const struct
+{
+  const char *name;
+  LbFolderRole role;
+} local_folders[] = {
+  { "Inbox", LB_FOLDER_ROLE_INBOX },
+  { "Drafts", LB_FOLDER_ROLE_DRAFTS },
+  { "Sent", LB_FOLDER_ROLE_SENT },
+  { "Trash", LB_FOLDER_ROLE_TRASH },
+};
+
+guint
+lb_store_schema_version (void)
+{
+  return G_N_ELEMENTS (migrations);
+}
+
+static gboolean
+set_error_from_db (GError     **error,
+                   sqlite3     *db,
+                   int          rc,
+                   const char  *path,
+                   const char  *what)
+{
+  int code = LB_STORE_ERROR_IO;
+
+  switch (rc & 0xff)
+    {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      code = LB_STORE_ERROR_CORRUPT;
+      break;
+
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      code = LB_STORE_ERROR_BUSY;
+      break;
+
+    default:
+      break;
+    }
+
+  if (code == LB_STORE_ERROR_CORRUPT)
+    g_set_error (error, LB_STORE_ERROR, code,
+                 _("The mail store “%s” is damaged or is not a Letterbox store (%s)"),
+                 path, db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+  else
+    g_set_error (error, LB_STORE_ERROR, code,
+                 _("Could not %s the mail store “%s”: %s"),
+                 what, path, db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+  return FALSE;
+}
+
+static gboolean
+exec_sql (LbStore     *self,
+          const char  *sql,
+          const char  *what,
+          GError     **error)
+{
+  int rc = sqlite3_exec (self->db, sql, NULL, NULL, NULL);
+
+  if (rc != SQLITE_OK)
+    return set_error_from_db (error, self->db, rc, self->index_path, what);
+  return TRUE;
+}
+
+static gboolean
+read_user_version (LbStore  *self,
+                   guint    *version,
+                   GError  **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  rc = sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW)
+    {
+      set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+      sqlite3_finalize (stmt);
+      return FALSE;
+    }
+
+  *version = (guint) sqlite3_column_int (stmt, 0);
+  sqlite3_finalize (stmt);
+  return TRUE;
+}
+
+static gboolean
+migrate (LbStore  *self,
+         GError  **error)
+{
+  guint version;
+
+  /* IMMEDIATE takes the write lock first, so two processes opening a new store at once
+   * cannot both run the same migration. */
+  if (!exec_sql (self, "BEGIN IMMEDIATE", _("open"), error))
+    return FALSE;
+
+  if (!read_user_version (self, &version, error))
+    goto fail;
+
+  if (version > G_N_ELEMENTS (migrations))
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_TOO_NEW,
+                   _("The mail store “%s” was written by a newer version of Letterbox "
+                     "(format %u; this version reads up to %u)"),
+                   self->index_path, version, (guint) G_N_ELEMENTS (migrations));
+      goto fail;
+    }
+
+  for (guint v = version; v < G_N_ELEMENTS (migrations); v++)
+    {
+      g_autofree char *set_version = NULL;
+
+      if (!exec_sql (self, migrations[v], _("upgrade"), error))
+        goto fail;
+
+      set_version = g_strdup_printf ("PRAGMA user_version = %u", v + 1);
+      if (!exec_sql (self, set_version, _("upgrade"), error))
+        goto fail;
+
+      g_debug ("Upgraded %s to schema %u", self->index_path, v + 1);
+    }
+
+  return exec_sql (self, "COMMIT", _("upgrade"), error);
+
+fail:
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+static gboolean
+ensure_local_folders (LbStore  *self,
+                      GError  **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  gboolean created = FALSE;
+  gint64 inbox_id = 0;
+  int rc;
+
+  if (!exec_sql (self, "BEGIN IMMEDIATE", _("open"), error))
+    return FALSE;
+
+  rc = sqlite3_prepare_v2 (self->db,
+                           "INSERT OR IGNORE INTO accounts (id, kind, display_name, sort_order) "
+                           "VALUES (?1, 'local', 'Local Folders', -1)",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text (stmt, 1, LB_STORE_LOCAL_ACCOUNT_ID, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc != SQLITE_DONE)
+    goto fail;
+  created = sqlite3_changes (self->db) > 0;
+  sqlite3_finalize (stmt);
+  stmt = NULL;
+
+  if (!created)
+    return exec_sql (self, "COMMIT", _("open"), error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (local_folders); i++)
+    {
+      rc = sqlite3_prepare_v2 (self->db,
+                               "INSERT INTO folders (account_id, name, role) VALUES (?1, ?2, ?3)",
+                               -1, &stmt, NULL);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (stmt, 1, LB_STORE_LOCAL_ACCOUNT_ID, -1, SQLITE_STATIC);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (stmt, 2, local_folders[i].name, -1, SQLITE_STATIC);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (stmt, 3, lb_folder_role_to_string (local_folders[i].role), -1,
+                                SQLITE_STATIC);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_step (stmt);
+      if (rc != SQLITE_DONE)
+        goto fail;
+      if (local_folders[i].role == LB_FOLDER_ROLE_INBOX)
+        inbox_id = sqlite3_last_insert_rowid (self->db);
+      sqlite3_finalize (stmt);
+      stmt = NULL;
+    }
+
+  /* The welcome message that greets a new user in Local Folders (DESIGN.md). */
+  rc = sqlite3_prepare_v2 (self->db,
+                           "INSERT INTO messages (folder_id, flags, date, sender, subject, preview) "
+                           "VALUES (?1, 0, ?2, ?3, ?4, ?5)",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 1, inbox_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 2, g_get_real_time () / G_USEC_PER_SEC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text (stmt, 3, "Letterbox", -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text (stmt, 4, _("Welcome to Letterbox"), -1, SQLITE_TRANSIENT);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text (stmt, 5,
+                            _("Local Folders keep mail that lives only on this computer: "
+                              "messages from programs on this desktop, drafts, and anything "
+                              "you move here. They are always available, also offline.\n\n"
+                              "To read your own mail, add an account with its e-mail address "
+                              "and password; Letterbox finds the server settings and keeps "
+                              "the account in sync."),
+                            -1, SQLITE_TRANSIENT);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc != SQLITE_DONE)
+    goto fail;
+  sqlite3_finalize (stmt);
+
+  return exec_sql (self, "COMMIT", _("create"), error);
+
+fail:
+  set_error_from_db (error, self->db, rc, self->index_path, _("create"));
+  sqlite3_finalize (stmt);
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+static void
+lb_store_finalize (GObject *object)
+{
+  LbStore *self = LB_STORE (object);
+
+  if (self->db != NULL)
+    sqlite3_close_v2 (self->db);
+  g_mutex_clear (&self->lock);
+  g_free (self->data_dir);
+  g_free (self->index_path);
+
+  G_OBJECT_CLASS (lb_store_parent_class)->finalize (object);
+}
+
+static void
+lb_store_class_init (LbStoreClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lb_store_finalize;
+}
+
+static void
+lb_store_init (LbStore *self)
+{
+  g_mutex_init (&self->lock);
+}
+
+/**
+ * lb_store_default_data_dir:
+ *
+ * Returns: (transfer full): `$LETTERBOX_DATA_DIR` if set, else `$XDG_DATA_HOME/letterbox`.
+ */
+char *
+lb_store_default_data_dir (void)
+{
+  const char *override = g_getenv ("LETTERBOX_DATA_DIR");
+
+  if (override != NULL && override[0] != '\0')
+    return g_strdup (override);
+
+  return g_build_filename (g_get_user_data_dir (), "letterbox", NULL);
+}
+
+/**
+ * lb_store_open:
+ * @data_dir: the store's directory; created (mode 0700) if missing
+ * @error: return location for an #LB_STORE_ERROR
+ *
+ * Opens the store, creating or upgrading it as needed, and makes sure the Local Folders
+ * account exists. Blocks on the disk: hosts with a main loop use lb_store_open_async().
+ *
+ * Returns: (transfer full): the store, or %NULL with @error set
+ */
+LbStore *
+lb_store_open (const char  *data_dir,
+               GError     **error)
+{
+  g_autoptr(LbStore) self = NULL;
+  int rc;
+
+  g_return_val_if_fail (data_dir != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_mkdir_with_parents (data_dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                   _("Could not create the mail store folder “%s”: %s"),
+                   data_dir, g_strerror (saved_errno));
+      return NULL;
+    }
+
+  self = g_object_new (LB_TYPE_STORE, NULL);
+  self->data_dir = g_strdup (data_dir);
+  self->index_path = g_build_filename (data_dir, "index.db", NULL);
+
+  rc = sqlite3_open_v2 (self->index_path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL);
+  if (rc != SQLITE_OK)
+    {
+      set_error_from_db (error, self->db, rc, self->index_path, _("open"));
+      return NULL;
+    }
+
+  sqlite3_extended_result_codes (self->db, 1);
+  /* Another process (app, backend, ctl) may hold the write lock briefly. */
+  sqlite3_busy_timeout (self->db, 10000);
+
+  if (!exec_sql (self, "PRAGMA journal_mode = WAL", _("open"), error) ||
+      !exec_sql (self, "PRAGMA synchronous = NORMAL", _("open"), error) ||
+      !exec_sql (self, "PRAGMA foreign_keys = ON", _("open"), error) ||
+      !migrate (self, error) ||
+      !ensure_local_folders (self, error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+static void
+open_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  GError *error = NULL;
+  LbStore *store = lb_store_open (task_data, &error);
+
+  if (store == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, store, g_object_unref);
+}
+
+/**
+ * lb_store_open_async:
+ *
+ * Opens the store in a worker thread; @callback runs in the thread-default main context
+ * of the caller.
+ */
+void
+lb_store_open_async (const char          *data_dir,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (data_dir != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lb_store_open_async);
+  g_task_set_task_data (task, g_strdup (data_dir), g_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, open_thread);
+}
+
+LbStore *
+lb_store_open_finish (GAsyncResult  *result,
+                      GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == lb_store_open_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+const char *
+lb_store_get_data_dir (LbStore *self)
+{
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  return self->data_dir;
+}
+
+gboolean
+lb_store_count_accounts (LbStore  *self,
+                         guint    *n_accounts,
+                         GError  **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (n_accounts != NULL, FALSE);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, "SELECT count(*) FROM accounts", -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *n_accounts = (guint) sqlite3_column_int (stmt, 0);
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_ROW;
+}
+
+/**
+ * lb_store_list_folders:
+ *
+ * Returns: (transfer full) (element-type LbFolder): every folder of every account,
+ *   Local Folders first, then accounts in their sort order, folders by role then name
+ */
+GPtrArray *
+lb_store_list_folders (LbStore  *self,
+                       GError  **error)
+{
+  g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func (g_object_unref);
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT f.id, a.id, a.kind, a.display_name, f.name, f.role,"
+                           "  (SELECT count(*) FROM messages m WHERE m.folder_id = f.id),"
+                           "  (SELECT count(*) FROM messages m WHERE m.folder_id = f.id"
+                           "     AND (m.flags & 1) = 0) "
+                           "FROM folders f JOIN accounts a ON a.id = f.account_id "
+                           "ORDER BY a.sort_order, a.display_name, a.id,"
+                           "  CASE f.role WHEN 'inbox' THEN 0 WHEN 'drafts' THEN 1"
+                           "    WHEN 'sent' THEN 2 WHEN 'archive' THEN 3 WHEN 'junk' THEN 4"
+                           "    WHEN 'trash' THEN 5 ELSE 6 END,"
+                           "  f.name COLLATE NOCASE",
+                           -1, &stmt, NULL);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *kind = (const char *) sqlite3_column_text (stmt, 2);
+      const char *account_name = (const char *) sqlite3_column_text (stmt, 3);
+
+      /* Local Folders is named in the reader's language, not the creator's. */
+      if (g_strcmp0 (kind, "local") == 0)
+        account_name = _("Local Folders");
+
+      g_ptr_array_add (folders,
+                       lb_folder_new (sqlite3_column_int64 (stmt, 0),
+                                      (const char *) sqlite3_column_text (stmt, 1),
+                                      account_name,
+                                      (const char *) sqlite3_column_text (stmt, 4),
+                                      lb_folder_role_from_string (
+                                        (const char *) sqlite3_column_text (stmt, 5)),
+                                      (guint) sqlite3_column_int (stmt, 6),
+                                      (guint) sqlite3_column_int (stmt, 7)));
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&folders) : NULL;
+}
+
+/**
+ * lb_store_list_messages:
+ * @folder_id: the folder
+ * @offset: rows to skip, newest first
+ * @limit: at most this many rows
+ *
+ * Returns: (transfer full) (element-type LbMessageSummary): one page of the folder,
+ *   newest first
+ */
+GPtrArray *
+lb_store_list_messages (LbStore  *self,
+                        gint64    folder_id,
+                        guint     offset,
+                        guint     limit,
+                        GError  **error)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT id, folder_id, date, sender, subject, preview, flags "
+                           "FROM messages WHERE folder_id = ?1 "
+                           "ORDER BY date DESC, id DESC LIMIT ?2 OFFSET ?3",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 1, folder_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 2, limit);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 3, offset);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (messages,
+                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
+                                               sqlite3_column_int64 (stmt, 1),
+                                               sqlite3_column_int64 (stmt, 2),
+                                               (const char *) sqlite3_column_text (stmt, 3),
+                                               (const char *) sqlite3_column_text (stmt, 4),
+                                               (const char *) sqlite3_column_text (stmt, 5),
+                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+}
+
+typedef struct
+{
+  gint64 folder_id;
+  guint offset;
+  guint limit;
+} ListMessagesData;
+
+static void
+list_folders_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GPtrArray *folders = lb_store_list_folders (source_object, &error);
+
+  if (folders == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, folders, (GDestroyNotify) g_ptr_array_unref);
+}
+
+void
+lb_store_list_folders_async (LbStore             *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (LB_IS_STORE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lb_store_list_folders_async);
+  g_task_run_in_thread (task, list_folders_thread);
+}
+
+GPtrArray *
+lb_store_list_folders_finish (LbStore       *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == lb_store_list_folders_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+list_messages_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  ListMessagesData *data = task_data;
+  GError *error = NULL;
+  GPtrArray *messages;
+
+  messages = lb_store_list_messages (source_object, data->folder_id, data->offset, data->limit,
+                                     &error);
+  if (messages == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, messages, (GDestroyNotify) g_ptr_array_unref);
+}
+
+void
+lb_store_list_messages_async (LbStore             *self,
+                              gint64               folder_id,
+                              guint                offset,
+                              guint                limit,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  ListMessagesData *data;
+
+  g_return_if_fail (LB_IS_STORE (self));
+
+  data = g_new0 (ListMessagesData, 1);
+  data->folder_id = folder_id;
+  data->offset = offset;
+  data->limit = limit;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lb_store_list_messages_async);
+  g_task_set_task_data (task, data, g_free);
+  g_task_run_in_thread (task, list_messages_thread);
+}
+
+GPtrArray *
+lb_store_list_messages_finish (LbStore       *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == lb_store_list_messages_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

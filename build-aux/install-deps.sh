@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Installs, from Debian 12's own archive, whatever Letterbox needs to build, run and test
+# that is not already on the machine. Idempotent: when everything is present it asks dpkg,
+# finds nothing missing, and returns in well under a second without touching the network.
+#
+#   build-aux/install-deps.sh          build + run dependencies
+#   build-aux/install-deps.sh --test   also the test fixtures (Dovecot, Postfix, Xvfb, keyring)
+set -euo pipefail
+
+build_pkgs=(
+  meson ninja-build gcc pkg-config gettext itstool
+  libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
+  libgtk-4-dev libadwaita-1-dev libwebkitgtk-6.0-dev
+  libsecret-1-dev libgmime-3.0-dev libsqlite3-dev libgsasl-dev libsoup-3.0-dev
+  desktop-file-utils appstream
+  gnome-keyring dbus dbus-x11 at-spi2-core
+  hicolor-icon-theme adwaita-icon-theme
+)
+test_pkgs=(
+  xvfb xauth
+  dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
+  postfix openssl
+  libclang-rt-14-dev clang
+  python3-gi gir1.2-gtk-4.0 python3-pyatspi
+  procps iproute2
+)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "letterbox: installing ${#missing[@]} missing package(s): ${missing[*]}" >&2
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is only ever run by the tests as a private instance with its own config
+# directory; the system copy must not start listening on port 25.
+if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+fi
+
+# Package lists may be absent on a fresh machine; refresh them once, then install.
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
