@@ -16,7 +16,7 @@ build_pkgs=(
   libsecret-1-dev libgmime-3.0-dev libsqlite3-dev libgsasl-dev libsoup-3.0-dev
   desktop-file-utils appstream
   gnome-keyring dbus dbus-x11 at-spi2-core
-  hicolor-icon-theme adwaita-icon-theme
+  hicolor-icon-theme adwaita-icon-theme glib-networking ca-certificates
 )
 test_pkgs=(
   xvfb xauth
