@@ -3,8 +3,9 @@
 #
 # Runs one GUI test script the way ../shared/TESTING.md found reliable: its own HOME and
 # XDG directories, an Xvfb display that the X server picks itself (-displayfd, so tests
-# in parallel never collide), and a private session bus started *inside* that display so
-# that the accessibility bus it activates can reach the screen. Xvfb is stopped by PID.
+# in parallel never collide; -noreset, or the server restarts and refuses clients each
+# time its last client leaves), and a private session bus started *inside* that display
+# so that the accessibility bus it activates can reach the screen. Xvfb is stopped by PID.
 set -euo pipefail
 script=$1
 shift
@@ -28,7 +29,7 @@ mkdir -m 0700 "$XDG_RUNTIME_DIR"
 unset DBUS_SESSION_BUS_ADDRESS WAYLAND_DISPLAY LETTERBOX_DATA_DIR
 export GDK_BACKEND=x11 GSK_RENDERER=cairo NO_AT_BRIDGE=0 GTK_A11Y=atspi
 
-Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp -noreset 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
 xvfb_pid=$!
 deadline=$(( SECONDS + 20 ))
 until [ -s "$tmp/display" ]; do
@@ -41,4 +42,7 @@ until [ -s "$tmp/display" ]; do
 done
 export DISPLAY=:$(tr -d '\n' <"$tmp/display")
 
-dbus-run-session -- /usr/bin/python3 "$script" "$@"
+# The script writes its TAP report to descriptor 3 (the runner's stdout); whatever the
+# bus and the services it starts print goes to stderr, out of the report's way.
+export LB_TAP_FD=3
+dbus-run-session -- /usr/bin/python3 "$script" "$@" 3>&1 1>&2

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <gio/gio.h>
+#include <libsecret/secret.h>
 #include <string.h>
 
 #include "lb-secret.h"
@@ -170,6 +171,8 @@ test_no_service (void)
       g_assert_error (call.error, LB_SECRET_ERROR, LB_SECRET_ERROR_NO_SERVICE);
       call_reset (&call);
 
+      secret_service_disconnect ();
+      bus->keyring_used = TRUE;
       lb_test_bus_stop (bus);
       return;
     }
@@ -203,6 +206,9 @@ main (int   argc,
 
   status = g_test_run ();
 
+  /* libsecret keeps its connection to the bus in a singleton; the private bus can only
+   * go down once that is released. */
+  secret_service_disconnect ();
   lb_test_bus_stop (bus);
   lb_test_remove_tree (home);
   return status;
