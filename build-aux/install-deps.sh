@@ -22,9 +22,8 @@ test_pkgs=(
   xvfb xauth
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
   postfix openssl
-  libclang-rt-14-dev clang
-  python3-gi gir1.2-gtk-4.0 python3-pyatspi
-  procps iproute2
+  python3-gi python3-pyatspi
+  iproute2 util-linux bsdutils
 )
 
 want=("${build_pkgs[@]}")
