@@ -21,6 +21,7 @@ print_status (GVariant *status)
   guint32 pid = 0;
   guint32 accounts = 0;
   guint64 uptime = 0;
+  g_autofree char *uptime_text = NULL;
 
   g_variant_dict_lookup (dict, "version", "&s", &version);
   g_variant_dict_lookup (dict, "pid", "u", &pid);
@@ -29,8 +30,9 @@ print_status (GVariant *status)
   g_variant_dict_lookup (dict, "accounts", "u", &accounts);
   g_variant_dict_lookup (dict, "state", "&s", &state);
 
-  g_print (_("letterbox-backend %s is running (pid %u, up %" G_GUINT64_FORMAT " s)\n"),
-           version, pid, uptime);
+  /* Translators: "up" time of the service, in seconds. */
+  uptime_text = g_strdup_printf (_("%llu s"), (unsigned long long) uptime);
+  g_print (_("letterbox-backend %s is running (pid %u, up %s)\n"), version, pid, uptime_text);
   g_print (_("Store:    %s\n"), data_dir);
   g_print (_("Accounts: %u\n"), accounts);
   g_print (_("State:    %s\n"), state);

@@ -30,11 +30,16 @@ for f in $marked; do
 done
 
 pot=$(mktemp)
-trap 'rm -f "$pot"' EXIT
+trap 'rm -f "$pot" "$pot.log"' EXIT
 xgettext --from-code=UTF-8 --add-comments --package-name=letterbox \
   --keyword=_ --keyword=N_ --keyword=C_:1c,2 --keyword=NC_:1c,2 \
   --keyword=g_dngettext:2,3 --keyword=g_dpgettext2:2c,3 \
-  --files-from=<(echo "$listed") --output="$pot"
+  --files-from=<(echo "$listed") --output="$pot" 2>"$pot.log"
+if grep -q 'warning' "$pot.log"; then
+  # A warning means a string was extracted wrongly (a macro inside a format, say).
+  cat "$pot.log"
+  status=1
+fi
 count=$(grep -c '^msgid "' "$pot" || true)
 echo "# xgettext extracted $count messages from $(wc -w <<<"$listed") files"
 for must in "Welcome to Letterbox" "Local Folders" "No Message Selected" "Mail Client"; do
