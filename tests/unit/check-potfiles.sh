@@ -3,7 +3,8 @@
 #
 # Every file with a translatable string is in po/POTFILES.in, every file listed there
 # exists, and xgettext extracts the catalogue from them (what the letterbox-pot target
-# does), so no user-visible string is left out of translation.
+# does, with the same flags as meson's glib preset), so no user-visible string is left out
+# of translation or extracted wrongly.
 set -euo pipefail
 top=$1
 cd "$top"
@@ -34,6 +35,11 @@ trap 'rm -f "$pot" "$pot.log"' EXIT
 xgettext --from-code=UTF-8 --add-comments --package-name=letterbox \
   --keyword=_ --keyword=N_ --keyword=C_:1c,2 --keyword=NC_:1c,2 \
   --keyword=g_dngettext:2,3 --keyword=g_dpgettext2:2c,3 \
+  --flag=N_:1:pass-c-format --flag=C_:2:pass-c-format --flag=NC_:2:pass-c-format \
+  --flag=g_dngettext:2:pass-c-format --flag=g_strdup_printf:1:c-format \
+  --flag=g_string_printf:2:c-format --flag=g_string_append_printf:2:c-format \
+  --flag=g_error_new:3:c-format --flag=g_set_error:4:c-format --flag=g_print:1:c-format \
+  --flag=g_printerr:1:c-format --flag=g_printf:1:c-format --flag=g_fprintf:2:c-format \
   --files-from=<(echo "$listed") --output="$pot" 2>"$pot.log"
 if grep -q 'warning' "$pot.log"; then
   # A warning means a string was extracted wrongly (a macro inside a format, say).
