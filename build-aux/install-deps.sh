@@ -23,6 +23,7 @@ test_pkgs=(
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
   postfix openssl
   python3-gi python3-pyatspi
+  clang libclang-rt-14-dev
   iproute2 util-linux bsdutils
 )
 
