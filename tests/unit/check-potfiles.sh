@@ -19,7 +19,7 @@ for f in $listed; do
   fi
 done
 
-marked=$( (grep -rlE '(^|[^A-Za-z0-9_])(N?C?_|g_dngettext) \(' --include='*.c' app backend || true
+marked=$( (grep -rlE '(^|[^A-Za-z0-9_])(N?C?_|g_dngettext) ?\(' --include='*.c' app backend || true
            grep -rl 'translatable="yes"' --include='*.ui' app || true
            ls data/*.desktop.in data/*.metainfo.xml.in data/*.gschema.xml) | sort -u)
 
