@@ -2200,8 +2200,8 @@ start_literal (LbImapParser  *parser,
         {
           if (local == NULL)
             local = g_error_new (LB_IMAP_PARSE_ERROR, LB_IMAP_PARSE_ERROR_SINK,
-                                 _("Could not store a message of %" G_GUINT64_FORMAT " bytes"),
-                                 size);
+                                 _("Could not store a message of %llu bytes"),
+                                 (unsigned long long) size);
           return fail (parser, local, error);
         }
     }
@@ -2212,9 +2212,10 @@ start_literal (LbImapParser  *parser,
           segment_free (literal);
           return fail (parser,
                        g_error_new (LB_IMAP_PARSE_ERROR, LB_IMAP_PARSE_ERROR_TOO_LONG,
-                                    _("The server announced %" G_GUINT64_FORMAT " bytes of "
-                                      "data where at most %" G_GUINT64_FORMAT " are allowed"),
-                                    size, parser->limits.max_literal),
+                                    _("The server announced %llu bytes of data where at "
+                                      "most %llu are allowed"),
+                                    (unsigned long long) size,
+                                    (unsigned long long) parser->limits.max_literal),
                        error);
         }
       finish_text_segment (parser);
