@@ -1415,20 +1415,18 @@ read_list_data (Cursor         *c,
   if (!skip_sp (c) || (list->flags = read_flag_list (c)) == NULL || !skip_sp (c))
     return FALSE;
 
-  if (peek (c) == '"')
+  /* QUOTED-CHAR or NIL (a literal is tolerated). */
+  if (!read_nstring (c, &delimiter))
+    return FALSE;
+  if (delimiter != NULL)
     {
-      if (!read_nstring (c, &delimiter))
-        return FALSE;
-      if (strlen (delimiter) != 1)
-        {
-          g_free (delimiter);
-          return syntax_error (c, "a hierarchy delimiter must be one character");
-        }
+      gboolean one_char = strlen (delimiter) == 1;
+
       list->delimiter = delimiter[0];
       g_free (delimiter);
+      if (!one_char)
+        return syntax_error (c, "a hierarchy delimiter must be one character");
     }
-  else if (!read_nstring (c, &delimiter))
-    return FALSE;
 
   if (!skip_sp (c) || !read_astring (c, &list->mailbox, &list->mailbox_len))
     return FALSE;
