@@ -480,6 +480,25 @@ test_commands (void)
 }
 
 static void
+test_compress (void)
+{
+  g_autoptr(LbImapSession) s = logged_in ("carol@example.test");
+  g_autoptr(LbImapResult) compress = NULL;
+  g_autoptr(LbImapResult) list = NULL;
+
+  g_assert_true (lb_imap_session_has_capability (s, "COMPRESS=DEFLATE"));
+  compress = run_ok (s, "COMPRESS DEFLATE");
+  g_assert_true (lb_connection_is_compressed (lb_imap_session_get_connection (s)));
+
+  /* Everything after goes through DEFLATE both ways, pipelined too. */
+  lb_imap_result_free (run_ok (s, "SELECT INBOX"));
+  list = run_ok (s, "LIST \"\" \"*\"");
+  g_assert_nonnull (find_untagged (list, LB_IMAP_DATA_LIST));
+  lb_imap_result_free (run_ok (s, "NOOP"));
+  logout (s);
+}
+
+static void
 test_pipelining (void)
 {
   g_autoptr(LbImapSession) s = logged_in ("carol@example.test");
@@ -884,6 +903,7 @@ main (int   argc,
   g_test_add_func ("/imap/login/wrong-password", test_wrong_password);
   g_test_add_func ("/imap/commands", test_commands);
   g_test_add_func ("/imap/pipelining", test_pipelining);
+  g_test_add_func ("/imap/compress", test_compress);
   g_test_add_func ("/imap/qresync", test_qresync);
   g_test_add_func ("/imap/idle", test_idle);
   g_test_add_func ("/imap/fetch/streamed-25mb", test_streamed_body);
