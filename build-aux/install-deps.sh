@@ -7,10 +7,11 @@
 #
 #   build-aux/install-deps.sh          build + run dependencies
 #   build-aux/install-deps.sh --test   also the test fixtures (Dovecot, Postfix, Xvfb, keyring)
+#   build-aux/install-deps.sh --bench  also the peers the benchmarks run (mbsync, fetchmail…)
 set -euo pipefail
 
 build_pkgs=(
-  meson ninja-build gcc pkg-config gettext itstool
+  meson ninja-build gcc pkg-config gettext itstool libxml2-utils
   libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
   libgtk-4-dev libadwaita-1-dev libwebkitgtk-6.0-dev
   libsecret-1-dev libgmime-3.0-dev libsqlite3-dev libgsasl-dev libsoup-3.0-dev
@@ -27,10 +28,16 @@ test_pkgs=(
   iproute2 util-linux bsdutils
 )
 
+# Peers the benchmarks compare against (bench/README.md).
+bench_pkgs=(isync bc fetchmail notmuch hyperfine)
+
 want=("${build_pkgs[@]}")
-if [ "${1:-}" = "--test" ]; then
-  want+=("${test_pkgs[@]}")
-fi
+case "${1:-}" in
+  --test) want+=("${test_pkgs[@]}") ;;
+  --bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  "") ;;
+  *) echo "usage: install-deps.sh [--test|--bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
