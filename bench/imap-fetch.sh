@@ -88,7 +88,7 @@ Create Near
 EOC
 mkdir -p "$work/mbsync"
 start=$(date +%s.%N)
-mbsync -q -c "$work/mbsyncrc" pull
+mbsync -q -c "$work/mbsyncrc" pull </dev/null
 mb=$(echo "$(date +%s.%N) - $start" | bc)
 mbsync_count=$(find "$work/mbsync/INBOX" -type f | wc -l)
 

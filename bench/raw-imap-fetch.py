@@ -4,6 +4,7 @@
 read in large chunks until the tagged OK, nothing parsed. Prints "<seconds> <bytes>".
 
    raw-imap-fetch.py HOST PORT CA_FILE USER PASSWORD MAILBOX headers|bodies"""
+import re
 import socket
 import ssl
 import sys
@@ -17,9 +18,9 @@ ctx = ssl.create_default_context(cafile=ca)
 sock = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
 
 
-def until(marker):
+def until(pattern):
     buf = b""
-    while marker not in buf:
+    while not re.search(pattern, buf):
         chunk = sock.recv(1 << 18)
         if not chunk:
             sys.exit("connection closed")
@@ -27,9 +28,9 @@ def until(marker):
     return buf
 
 
-until(b"\r\n")
+until(rb"\r\n")
 sock.sendall(f'a1 LOGIN "{user}" "{password}"\r\na2 EXAMINE "{mailbox}"\r\n'.encode())
-if b"a2 OK" not in until(b"\r\na2 ") + until(b"\r\n"):
+if not re.search(rb"\r\na2 OK", until(rb"\r\na2 [^\r]*\r\n")):
     sys.exit("EXAMINE failed")
 sock.sendall(f"a3 UID FETCH 1:* {items}\r\n".encode())
 total, window = 0, b""
