@@ -85,6 +85,7 @@ Near :local:
 Patterns INBOX
 Sync Pull
 Create Near
+SyncState *
 EOC
 mkdir -p "$work/mbsync"
 start=$(date +%s.%N)
