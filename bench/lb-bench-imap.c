@@ -18,7 +18,8 @@
  *   lb-bench-imap HOST PORT CA_FILE USER PASSWORD MAILBOX headers|bodies
  */
 
-#define BATCH 250
+/* UIDs per FETCH and FETCHes in flight; LB_BENCH_BATCH overrides the first. */
+static guint batch = 1000;
 #define IN_FLIGHT 4
 
 typedef struct
@@ -96,7 +97,7 @@ send_batches (Bench *b)
 {
   while (b->error == NULL && b->in_flight < IN_FLIGHT && b->next_uid <= b->max_uid)
     {
-      guint32 last = MIN (b->next_uid + BATCH - 1, b->max_uid);
+      guint32 last = MIN (b->next_uid + batch - 1, b->max_uid);
       g_autofree char *cmd = g_strdup_printf (
         b->bodies ? "UID FETCH %u:%u (UID BODY.PEEK[])"
                   : "UID FETCH %u:%u (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE)",
@@ -182,6 +183,8 @@ main (int   argc,
       return 2;
     }
 
+  if (g_getenv ("LB_BENCH_BATCH") != NULL)
+    batch = MAX (1, atoi (g_getenv ("LB_BENCH_BATCH")));
   conn = lb_connection_new (argv[1], (guint16) atoi (argv[2]), LB_NET_SECURITY_TLS);
   if (!lb_connection_set_ca_file (conn, argv[3], &error))
     {
