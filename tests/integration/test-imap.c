@@ -498,6 +498,136 @@ test_compress (void)
   logout (s);
 }
 
+static guint
+count_messages (const char *user,
+                const char *box)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n = 0;
+
+  /* doveadm prints one line per message found. */
+  lb_test_servers_doveadm (servers, NULL, &out, &error, "search", "-u", user, "mailbox", box,
+                           "ALL", NULL);
+  g_assert_no_error (error);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    n += lines[i][0] != '\0';
+  return n;
+}
+
+static void
+move (LbImapSession *s,
+      const char    *uids,
+      const char    *box,
+      guint          expected_dest_uids)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbImapSet) dest = NULL;
+  guint32 uidvalidity = 0;
+  Wait w = { 0 };
+
+  lb_imap_session_move_async (s, uids, box, NULL, wait_cb, &w);
+  lb_imap_session_move_finish (s, wait_result (&w), &uidvalidity, &dest, &error);
+  g_object_unref (w.result);
+  g_assert_no_error (error);
+  g_assert_cmpuint (uidvalidity, >, 0);
+  g_assert_nonnull (dest);
+  g_assert_cmpuint (lb_imap_set_count (dest), ==, expected_dest_uids);
+}
+
+static void
+test_move (void)
+{
+  g_autoptr(LbImapSession) s = logged_in ("bob@example.test");
+  g_autofree char *src = g_strdup_printf ("Quelle%u", g_random_int ());
+  g_autofree char *dst = g_strdup_printf ("Ziel Ä%u", g_random_int ());
+  g_autofree char *create_src = g_strdup_printf ("CREATE %s", src);
+  g_autofree char *create_dst = NULL;
+  g_autofree char *encoded_dst = lb_imap_session_encode_mailbox (s, dst);
+  g_autofree char *select = g_strdup_printf ("SELECT %s", src);
+  g_autoptr(GError) error = NULL;
+  LbImapQuirks quirks;
+  char *no_move[] = { (char *) "MOVE", NULL };
+  char *no_move_uidplus[] = { (char *) "MOVE", (char *) "UIDPLUS", NULL };
+
+  create_dst = g_strdup_printf ("CREATE %s", encoded_dst);
+  lb_imap_result_free (run_ok (s, create_src));
+  lb_imap_result_free (run_ok (s, create_dst));
+  for (guint i = 1; i <= 5; i++)
+    {
+      g_autofree char *m = g_strdup_printf ("Subject: move %u\r\n\r\nx\r\n", i);
+
+      seed ("bob@example.test", src, m);
+    }
+  lb_imap_result_free (run_ok (s, select));
+
+  /* UID MOVE (RFC 6851). */
+  g_assert_true (lb_imap_session_has_capability (s, "MOVE"));
+  move (s, "1:2", dst, 2);
+  g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 3);
+  g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 2);
+
+  /* A server whose MOVE is not to be trusted: COPY, STORE \Deleted, UID EXPUNGE. */
+  lb_imap_quirks_init_defaults (&quirks);
+  quirks.disabled_capabilities = no_move;
+  lb_imap_session_set_quirks (s, &quirks);
+  g_assert_false (lb_imap_session_has_capability (s, "MOVE"));
+  move (s, "3", dst, 1);
+  g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 2);
+  g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 3);
+
+  /* Without UIDPLUS a plain EXPUNGE would also remove what another client marked
+   * \Deleted: then ours stay copied and marked, and the other message survives. */
+  quirks.disabled_capabilities = no_move_uidplus;
+  lb_imap_session_set_quirks (s, &quirks);
+  lb_test_servers_doveadm (servers, NULL, NULL, &error, "flags", "add", "-u", "bob@example.test",
+                           "\\Deleted", "mailbox", src, "uid", "5", NULL);
+  g_assert_no_error (error);
+  move (s, "4", dst, 1);
+  g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 2);
+  g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 4);
+
+  /* When every \Deleted message is ours, EXPUNGE is safe and used. */
+  move (s, "4:5", dst, 2);
+  g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 0);
+  g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 6);
+  logout (s);
+}
+
+static void
+count_fetch (LbImapResponse *r,
+             gpointer        user_data)
+{
+  if (r->data == LB_IMAP_DATA_FETCH)
+    (*(guint *) user_data)++;
+}
+
+static void
+test_untagged_func (void)
+{
+  g_autoptr(LbImapSession) s = logged_in ("alice@example.test");
+  g_autoptr(LbImapResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+  guint fetched = 0;
+  Wait w = { 0 };
+
+  for (guint i = 0; i < 3; i++)
+    seed ("alice@example.test", "INBOX", "Subject: counted\r\n\r\nx\r\n");
+  lb_imap_result_free (run_ok (s, "EXAMINE INBOX"));
+  lb_imap_session_command_full_async (s, "UID FETCH 1:* (UID FLAGS)", NULL, count_fetch, &fetched,
+                                      NULL, wait_cb, &w);
+  res = lb_imap_session_command_finish (s, wait_result (&w), &error);
+  g_object_unref (w.result);
+  g_assert_no_error (error);
+  /* Each FETCH went to the function as it came; none were collected. */
+  g_assert_cmpuint (fetched, ==, count_messages ("alice@example.test", "INBOX"));
+  g_assert_cmpuint (fetched, >=, 3);
+  g_assert_cmpuint (res->untagged->len, ==, 0);
+  logout (s);
+}
+
 static void
 test_pipelining (void)
 {
@@ -904,6 +1034,8 @@ main (int   argc,
   g_test_add_func ("/imap/commands", test_commands);
   g_test_add_func ("/imap/pipelining", test_pipelining);
   g_test_add_func ("/imap/compress", test_compress);
+  g_test_add_func ("/imap/move", test_move);
+  g_test_add_func ("/imap/untagged-func", test_untagged_func);
   g_test_add_func ("/imap/qresync", test_qresync);
   g_test_add_func ("/imap/idle", test_idle);
   g_test_add_func ("/imap/fetch/streamed-25mb", test_streamed_body);

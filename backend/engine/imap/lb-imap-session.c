@@ -49,6 +49,8 @@ typedef struct
   guint idle_timeout_id;
   gulong cancel_id;
   gboolean done_sent;
+  LbImapUntaggedFunc untagged_func;
+  gpointer untagged_data;
 } Command;
 
 struct _LbImapSession
@@ -69,6 +71,7 @@ struct _LbImapSession
   char *bye_text;
   const LbImapLiteralSink *sink;
   gpointer sink_data;
+  LbImapQuirks quirks;
 };
 
 G_DEFINE_FINAL_TYPE (LbImapSession, lb_imap_session, G_TYPE_OBJECT)
@@ -125,6 +128,7 @@ lb_imap_session_finalize (GObject *object)
   g_hash_table_unref (self->enabled);
   g_clear_error (&self->fatal);
   g_free (self->bye_text);
+  g_strfreev (self->quirks.disabled_capabilities);
 
   G_OBJECT_CLASS (lb_imap_session_parent_class)->finalize (object);
 }
@@ -163,6 +167,39 @@ lb_imap_session_init (LbImapSession *self)
   self->parser = lb_imap_parser_new (NULL);
   self->next_tag = 1;
   g_queue_init (&self->commands);
+  lb_imap_quirks_init_defaults (&self->quirks);
+}
+
+void
+lb_imap_quirks_init_defaults (LbImapQuirks *quirks)
+{
+  quirks->disabled_capabilities = NULL;
+  quirks->max_command_length = 8192;
+  quirks->idle_seconds = 29 * 60;
+}
+
+/**
+ * lb_imap_session_set_quirks:
+ *
+ * Sets the workarounds for this server (copied).
+ */
+void
+lb_imap_session_set_quirks (LbImapSession      *self,
+                            const LbImapQuirks *quirks)
+{
+  g_return_if_fail (LB_IS_IMAP_SESSION (self));
+
+  g_strfreev (self->quirks.disabled_capabilities);
+  self->quirks = *quirks;
+  self->quirks.disabled_capabilities = g_strdupv (quirks->disabled_capabilities);
+  if (self->quirks.max_command_length < 1024)
+    self->quirks.max_command_length = 1024;
+}
+
+const LbImapQuirks *
+lb_imap_session_get_quirks (LbImapSession *self)
+{
+  return &self->quirks;
 }
 
 LbImapSession *
@@ -189,12 +226,20 @@ lb_imap_session_get_state (LbImapSession *self)
   return self->state;
 }
 
+/**
+ * lb_imap_session_has_capability:
+ *
+ * Returns: whether the server advertises @capability and the quirks do not disable it
+ */
 gboolean
 lb_imap_session_has_capability (LbImapSession *self,
                                 const char    *capability)
 {
   g_autofree char *upper = g_ascii_strup (capability, -1);
 
+  if (self->quirks.disabled_capabilities != NULL &&
+      g_strv_contains ((const char *const *) self->quirks.disabled_capabilities, upper))
+    return FALSE;
   return g_hash_table_contains (self->capabilities, upper);
 }
 
@@ -583,7 +628,12 @@ handle_untagged (LbImapSession  *self,
         }
     }
 
-  if (oldest != NULL && oldest->kind != CMD_IDLE)
+  if (oldest != NULL && oldest->untagged_func != NULL)
+    {
+      oldest->untagged_func (r, oldest->untagged_data);
+      lb_imap_response_free (r);
+    }
+  else if (oldest != NULL && oldest->kind != CMD_IDLE)
     g_ptr_array_add (oldest->result->untagged, r);
   else
     {
@@ -811,7 +861,30 @@ lb_imap_session_command_async (LbImapSession       *self,
                                GAsyncReadyCallback  callback,
                                gpointer             user_data)
 {
+  lb_imap_session_command_full_async (self, command, literal, NULL, NULL, cancellable, callback,
+                                      user_data);
+}
+
+/**
+ * lb_imap_session_command_full_async:
+ * @untagged_func: (nullable): receives each untagged response of this command as it
+ *   arrives (a FETCH of a whole mailbox need not be held in memory); the result's
+ *   untagged array then stays empty
+ *
+ * Like lb_imap_session_command_async(); finish with lb_imap_session_command_finish().
+ */
+void
+lb_imap_session_command_full_async (LbImapSession       *self,
+                                    const char          *command,
+                                    GBytes              *literal,
+                                    LbImapUntaggedFunc   untagged_func,
+                                    gpointer             untagged_data,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
   GTask *task;
+  Command *cmd;
   CommandKind kind = CMD_NORMAL;
 
   g_return_if_fail (LB_IS_IMAP_SESSION (self));
@@ -830,7 +903,9 @@ lb_imap_session_command_async (LbImapSession       *self,
     kind = CMD_LOGOUT;
   g_return_if_fail (g_ascii_strcasecmp (command, "STARTTLS") != 0);
 
-  send_command (self, kind, command, literal, task);
+  cmd = send_command (self, kind, command, literal, task);
+  cmd->untagged_func = untagged_func;
+  cmd->untagged_data = untagged_data;
 }
 
 LbImapResult *
@@ -1354,4 +1429,241 @@ lb_imap_session_logout_finish (LbImapSession  *self,
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- UID MOVE, or its equivalent where the server lacks it ---- */
+
+/**
+ * lb_imap_session_encode_mailbox:
+ *
+ * Returns: (transfer full): @utf8_name as a quoted mailbox argument: UTF-8 once
+ *   UTF8=ACCEPT is enabled (RFC 6855), modified UTF-7 otherwise
+ */
+char *
+lb_imap_session_encode_mailbox (LbImapSession *self,
+                                const char    *utf8_name)
+{
+  g_autofree char *encoded = NULL;
+
+  if (lb_imap_session_is_enabled (self, "UTF8=ACCEPT"))
+    return lb_imap_quote (utf8_name);
+  encoded = lb_imap_utf7_encode (utf8_name);
+  return lb_imap_quote (encoded);
+}
+
+typedef enum
+{
+  MOVE_STEP_MOVE,
+  MOVE_STEP_COPY,
+  MOVE_STEP_STORE,
+  MOVE_STEP_UID_EXPUNGE,
+  MOVE_STEP_SEARCH_DELETED,
+  MOVE_STEP_EXPUNGE,
+} MoveStep;
+
+typedef struct
+{
+  char *uid_set;
+  char *mailbox;
+  MoveStep step;
+  guint32 uidvalidity;
+  LbImapSet *dest;
+} MoveData;
+
+static void
+move_data_free (MoveData *data)
+{
+  g_free (data->uid_set);
+  g_free (data->mailbox);
+  lb_imap_set_free (data->dest);
+  g_free (data);
+}
+
+static void
+move_take_copyuid (MoveData       *data,
+                   LbImapResponse *r)
+{
+  if (r->data == LB_IMAP_DATA_STATUS && r->code.kind == LB_IMAP_CODE_COPYUID && r->code.set2 != NULL)
+    {
+      data->uidvalidity = (guint32) r->code.number;
+      lb_imap_set_free (data->dest);
+      data->dest = g_steal_pointer (&r->code.set2);
+    }
+}
+
+static void move_next (GTask *task, const char *command);
+
+static void
+move_step_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  LbImapSession *self = g_task_get_source_object (task);
+  MoveData *data = g_task_get_task_data (task);
+  g_autoptr(LbImapResult) res = NULL;
+  g_autofree char *command = NULL;
+  GError *error = NULL;
+
+  res = lb_imap_session_command_finish (self, result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  if (res->tagged->status != LB_IMAP_STATUS_OK)
+    {
+      g_task_return_error (task, error_from_tagged (res->tagged, LB_IMAP_ERROR_NO));
+      g_object_unref (task);
+      return;
+    }
+
+  for (guint i = 0; i < res->untagged->len; i++)
+    move_take_copyuid (data, g_ptr_array_index (res->untagged, i));
+  move_take_copyuid (data, res->tagged);
+
+  switch (data->step)
+    {
+    case MOVE_STEP_MOVE:
+    case MOVE_STEP_UID_EXPUNGE:
+    case MOVE_STEP_EXPUNGE:
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+
+    case MOVE_STEP_COPY:
+      /* The copy is safe on the server: only now mark the originals (RFC 9051 §6.4.8). */
+      data->step = MOVE_STEP_STORE;
+      command = g_strdup_printf ("UID STORE %s +FLAGS.SILENT (\\Deleted)", data->uid_set);
+      break;
+
+    case MOVE_STEP_STORE:
+      if (lb_imap_session_has_capability (self, "UIDPLUS"))
+        {
+          /* RFC 4315 §2.1: expunges exactly these UIDs. */
+          data->step = MOVE_STEP_UID_EXPUNGE;
+          command = g_strdup_printf ("UID EXPUNGE %s", data->uid_set);
+        }
+      else
+        {
+          data->step = MOVE_STEP_SEARCH_DELETED;
+          command = g_strdup ("UID SEARCH DELETED");
+        }
+      break;
+
+    case MOVE_STEP_SEARCH_DELETED:
+      {
+        g_autoptr(LbImapSet) ours = NULL;
+        g_autoptr(GError) parse_error = NULL;
+        g_autoptr(LbImapResponse) parsed = NULL;
+        /* Our UID set, read with the response parser's own set grammar. */
+        g_autofree char *line = g_strdup_printf ("* VANISHED %s", data->uid_set);
+        gboolean only_ours = TRUE;
+
+        parsed = lb_imap_parse_response (line, strlen (line), &parse_error);
+        for (guint i = 0; i < res->untagged->len && parsed != NULL; i++)
+          {
+            LbImapResponse *r = g_ptr_array_index (res->untagged, i);
+
+            for (guint j = 0; r->data == LB_IMAP_DATA_SEARCH && j < r->numbers->len; j++)
+              only_ours &= lb_imap_set_contains (parsed->vanished,
+                                                 g_array_index (r->numbers, guint32, j));
+          }
+        /* A plain EXPUNGE removes every \Deleted message: only when they are all ours.
+         * Otherwise ours stay marked, copied and safe, for the next expunge. */
+        if (parsed == NULL || !only_ours)
+          {
+            g_task_return_boolean (task, TRUE);
+            g_object_unref (task);
+            return;
+          }
+        data->step = MOVE_STEP_EXPUNGE;
+        command = g_strdup ("EXPUNGE");
+        break;
+      }
+
+    default:
+      g_assert_not_reached ();
+    }
+
+  move_next (task, command);
+}
+
+static void
+move_next (GTask      *task,
+           const char *command)
+{
+  lb_imap_session_command_async (g_task_get_source_object (task), command, NULL,
+                                 g_task_get_cancellable (task), move_step_cb, task);
+}
+
+/**
+ * lb_imap_session_move_async:
+ * @uid_set: the UIDs to move, such as "4,7:9"
+ * @mailbox: the destination's name in UTF-8
+ *
+ * Moves messages of the selected mailbox: UID MOVE (RFC 6851) where offered, else COPY,
+ * then STORE \Deleted, then UID EXPUNGE (UIDPLUS), or a plain EXPUNGE only when no other
+ * message is marked \Deleted. Nothing is removed before the copy succeeded.
+ */
+void
+lb_imap_session_move_async (LbImapSession       *self,
+                            const char          *uid_set,
+                            const char          *mailbox,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autofree char *command = NULL;
+  MoveData *data;
+  GTask *task;
+
+  g_return_if_fail (LB_IS_IMAP_SESSION (self));
+  g_return_if_fail (uid_set != NULL && strspn (uid_set, "0123456789:,") == strlen (uid_set));
+
+  task = new_task (self, lb_imap_session_move_async, cancellable, callback, user_data);
+  data = g_new0 (MoveData, 1);
+  data->uid_set = g_strdup (uid_set);
+  data->mailbox = lb_imap_session_encode_mailbox (self, mailbox);
+  g_task_set_task_data (task, data, (GDestroyNotify) move_data_free);
+
+  if (lb_imap_session_has_capability (self, "MOVE"))
+    {
+      data->step = MOVE_STEP_MOVE;
+      command = g_strdup_printf ("UID MOVE %s %s", uid_set, data->mailbox);
+    }
+  else
+    {
+      data->step = MOVE_STEP_COPY;
+      command = g_strdup_printf ("UID COPY %s %s", uid_set, data->mailbox);
+    }
+  move_next (task, command);
+}
+
+/**
+ * lb_imap_session_move_finish:
+ * @dest_uidvalidity: (out) (optional): the destination's UIDVALIDITY, 0 if not reported
+ * @dest_uids: (out) (optional) (transfer full): the messages' new UIDs (COPYUID,
+ *   RFC 4315), %NULL if the server did not say
+ */
+gboolean
+lb_imap_session_move_finish (LbImapSession  *self,
+                             GAsyncResult   *result,
+                             guint32        *dest_uidvalidity,
+                             LbImapSet     **dest_uids,
+                             GError        **error)
+{
+  MoveData *data;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  data = g_task_get_task_data (G_TASK (result));
+  if (dest_uidvalidity != NULL)
+    *dest_uidvalidity = data->uidvalidity;
+  if (dest_uids != NULL)
+    *dest_uids = g_steal_pointer (&data->dest);
+  return TRUE;
 }

@@ -101,6 +101,52 @@ LbImapResult  *lb_imap_session_command_finish   (LbImapSession            *self,
                                                  GAsyncResult             *result,
                                                  GError                  **error);
 
+/* Called for each untagged response while its command runs, instead of collecting them;
+ * runs in the session's main context. The response is freed after the call. */
+typedef void (*LbImapUntaggedFunc) (LbImapResponse *response,
+                                    gpointer        user_data);
+
+void           lb_imap_session_command_full_async (LbImapSession          *self,
+                                                 const char               *command,
+                                                 GBytes                   *literal,
+                                                 LbImapUntaggedFunc        untagged_func,
+                                                 gpointer                  untagged_data,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+
+/* Servers' workarounds (STYLE.md rule 8): capabilities not to trust, and limits. */
+typedef struct
+{
+  /* Capabilities the server advertises but must not be used (upper case). */
+  char **disabled_capabilities;
+  /* The longest command line to send; longer UID sets are split (RFC 7162 §4 advises
+   * clients to keep lines under 8192 octets). */
+  gsize max_command_length;
+  /* Leave and re-enter IDLE at least this often (RFC 2177 §3: servers may log out an
+   * idle client after 30 minutes). */
+  guint idle_seconds;
+} LbImapQuirks;
+
+void           lb_imap_quirks_init_defaults     (LbImapQuirks             *quirks);
+void           lb_imap_session_set_quirks       (LbImapSession            *self,
+                                                 const LbImapQuirks       *quirks);
+const LbImapQuirks *lb_imap_session_get_quirks  (LbImapSession            *self);
+
+void           lb_imap_session_move_async       (LbImapSession            *self,
+                                                 const char               *uid_set,
+                                                 const char               *mailbox,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+gboolean       lb_imap_session_move_finish      (LbImapSession            *self,
+                                                 GAsyncResult             *result,
+                                                 guint32                  *dest_uidvalidity,
+                                                 LbImapSet               **dest_uids,
+                                                 GError                  **error);
+char          *lb_imap_session_encode_mailbox   (LbImapSession            *self,
+                                                 const char               *utf8_name);
+
 void           lb_imap_session_idle_async       (LbImapSession            *self,
                                                  guint                     max_seconds,
                                                  GCancellable             *cancellable,
