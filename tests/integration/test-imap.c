@@ -517,7 +517,8 @@ count_messages (const char *user,
   return n;
 }
 
-static void
+/* Returns how many COPYUID ranges came back (one per command at least). */
+static guint
 move (LbImapSession *s,
       const char    *uids,
       const char    *box,
@@ -535,6 +536,7 @@ move (LbImapSession *s,
   g_assert_cmpuint (uidvalidity, >, 0);
   g_assert_nonnull (dest);
   g_assert_cmpuint (lb_imap_set_count (dest), ==, expected_dest_uids);
+  return dest->ranges->len;
 }
 
 static void

@@ -1328,8 +1328,9 @@ idle_cb (GObject      *object,
 
 /**
  * lb_imap_session_idle_async:
- * @max_seconds: send DONE after this long (servers drop idle clients after 30 minutes,
- *   RFC 2177; 0 waits until cancelled or lb_imap_session_idle_done())
+ * @max_seconds: send DONE after this long; 0 takes the quirks' idle_seconds (29 minutes
+ *   by default: servers may drop a client idle for 30, RFC 2177 §3), after which the
+ *   caller re-enters IDLE
  *
  * Waits for changes; each arrives as "untagged". Cancelling sends DONE and completes,
  * once the server agreed, with %G_IO_ERROR_CANCELLED.
@@ -1357,8 +1358,10 @@ lb_imap_session_idle_async (LbImapSession       *self,
       return;
     }
 
+  if (max_seconds == 0)
+    max_seconds = self->quirks.idle_seconds;
   /* A read must outlast the idle period. */
-  lb_connection_set_read_timeout (self->connection, max_seconds > 0 ? max_seconds + 60 : 0);
+  lb_connection_set_read_timeout (self->connection, max_seconds + 60);
   inner = g_task_new (self, NULL, idle_cb, task);
   g_task_set_task_data (inner, GUINT_TO_POINTER (max_seconds), NULL);
   if (cancellable != NULL)
@@ -1463,7 +1466,9 @@ typedef enum
 
 typedef struct
 {
-  char *uid_set;
+  char **chunks;   /* the UID set cut to fit the quirks' line length */
+  guint chunk;
+  char *uid_set;   /* the chunk being moved */
   char *mailbox;
   MoveStep step;
   guint32 uidvalidity;
@@ -1473,10 +1478,36 @@ typedef struct
 static void
 move_data_free (MoveData *data)
 {
+  g_strfreev (data->chunks);
   g_free (data->uid_set);
   g_free (data->mailbox);
   lb_imap_set_free (data->dest);
   g_free (data);
+}
+
+/* Cuts "1,3:7,9,…" at commas into pieces of at most @max bytes each. */
+static char **
+split_uid_set (const char *uid_set,
+               gsize       max)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) parts = g_strsplit (uid_set, ",", -1);
+  g_autoptr(GString) chunk = g_string_new (NULL);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      if (chunk->len > 0 && chunk->len + 1 + strlen (parts[i]) > max)
+        {
+          g_strv_builder_add (builder, chunk->str);
+          g_string_truncate (chunk, 0);
+        }
+      if (chunk->len > 0)
+        g_string_append_c (chunk, ',');
+      g_string_append (chunk, parts[i]);
+    }
+  if (chunk->len > 0)
+    g_strv_builder_add (builder, chunk->str);
+  return g_strv_builder_end (builder);
 }
 
 static void
@@ -1486,12 +1517,31 @@ move_take_copyuid (MoveData       *data,
   if (r->data == LB_IMAP_DATA_STATUS && r->code.kind == LB_IMAP_CODE_COPYUID && r->code.set2 != NULL)
     {
       data->uidvalidity = (guint32) r->code.number;
-      lb_imap_set_free (data->dest);
-      data->dest = g_steal_pointer (&r->code.set2);
+      if (data->dest == NULL)
+        data->dest = lb_imap_set_new ();
+      g_array_append_vals (data->dest->ranges, r->code.set2->ranges->data,
+                           r->code.set2->ranges->len);
     }
 }
 
 static void move_next (GTask *task, const char *command);
+static void move_start_chunk (GTask *task);
+
+/* This chunk is done: the next one, or the end. */
+static void
+move_chunk_done (GTask *task)
+{
+  MoveData *data = g_task_get_task_data (task);
+
+  data->chunk++;
+  if (data->chunks[data->chunk] != NULL)
+    {
+      move_start_chunk (task);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
 
 static void
 move_step_cb (GObject      *object,
@@ -1528,8 +1578,7 @@ move_step_cb (GObject      *object,
     case MOVE_STEP_MOVE:
     case MOVE_STEP_UID_EXPUNGE:
     case MOVE_STEP_EXPUNGE:
-      g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
+      move_chunk_done (task);
       return;
 
     case MOVE_STEP_COPY:
@@ -1574,8 +1623,7 @@ move_step_cb (GObject      *object,
          * Otherwise ours stay marked, copied and safe, for the next expunge. */
         if (parsed == NULL || !only_ours)
           {
-            g_task_return_boolean (task, TRUE);
-            g_object_unref (task);
+            move_chunk_done (task);
             return;
           }
         data->step = MOVE_STEP_EXPUNGE;
@@ -1615,28 +1663,44 @@ lb_imap_session_move_async (LbImapSession       *self,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)
 {
-  g_autofree char *command = NULL;
   MoveData *data;
   GTask *task;
+  gsize room;
 
   g_return_if_fail (LB_IS_IMAP_SESSION (self));
-  g_return_if_fail (uid_set != NULL && strspn (uid_set, "0123456789:,") == strlen (uid_set));
+  g_return_if_fail (uid_set != NULL && uid_set[0] != '\0' &&
+                    strspn (uid_set, "0123456789:,") == strlen (uid_set));
 
   task = new_task (self, lb_imap_session_move_async, cancellable, callback, user_data);
   data = g_new0 (MoveData, 1);
-  data->uid_set = g_strdup (uid_set);
   data->mailbox = lb_imap_session_encode_mailbox (self, mailbox);
+  /* Room for the set on the longest line: "TAG UID STORE <set> +FLAGS.SILENT (\Deleted)". */
+  room = self->quirks.max_command_length > strlen (data->mailbox) + 64
+           ? self->quirks.max_command_length - strlen (data->mailbox) - 64
+           : 256;
+  data->chunks = split_uid_set (uid_set, room);
   g_task_set_task_data (task, data, (GDestroyNotify) move_data_free);
+  move_start_chunk (task);
+}
 
+static void
+move_start_chunk (GTask *task)
+{
+  LbImapSession *self = g_task_get_source_object (task);
+  MoveData *data = g_task_get_task_data (task);
+  g_autofree char *command = NULL;
+
+  g_free (data->uid_set);
+  data->uid_set = g_strdup (data->chunks[data->chunk]);
   if (lb_imap_session_has_capability (self, "MOVE"))
     {
       data->step = MOVE_STEP_MOVE;
-      command = g_strdup_printf ("UID MOVE %s %s", uid_set, data->mailbox);
+      command = g_strdup_printf ("UID MOVE %s %s", data->uid_set, data->mailbox);
     }
   else
     {
       data->step = MOVE_STEP_COPY;
-      command = g_strdup_printf ("UID COPY %s %s", uid_set, data->mailbox);
+      command = g_strdup_printf ("UID COPY %s %s", data->uid_set, data->mailbox);
     }
   move_next (task, command);
 }
