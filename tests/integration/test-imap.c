@@ -598,6 +598,38 @@ test_move (void)
   logout (s);
 }
 
+/* Without LITERAL+ a literal waits for the server's "+" (RFC 9051 §7.5). */
+static void
+test_synchronizing_literal (void)
+{
+  g_autoptr(LbImapSession) s = logged_in ("carol@example.test");
+  g_autoptr(GBytes) message = g_bytes_new_static ("Subject: sync literal\r\n\r\nx\r\n", 31);
+  g_autoptr(LbImapResult) first = NULL;
+  g_autoptr(LbImapResult) second = NULL;
+  g_autoptr(GError) error = NULL;
+  LbImapQuirks quirks;
+  char *no_literal_plus[] = { (char *) "LITERAL+", (char *) "LITERAL-", NULL };
+  Wait w1 = { 0 }, w2 = { 0 };
+
+  lb_imap_quirks_init_defaults (&quirks);
+  quirks.disabled_capabilities = no_literal_plus;
+  lb_imap_session_set_quirks (s, &quirks);
+
+  /* Two at once: each literal must go out only after its own continuation. */
+  lb_imap_session_command_async (s, "APPEND INBOX", message, NULL, wait_cb, &w1);
+  lb_imap_session_command_async (s, "APPEND INBOX (\\Seen)", message, NULL, wait_cb, &w2);
+  first = lb_imap_session_command_finish (s, wait_result (&w1), &error);
+  g_assert_no_error (error);
+  second = lb_imap_session_command_finish (s, wait_result (&w2), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (first->tagged->status, ==, LB_IMAP_STATUS_OK);
+  g_assert_cmpint (second->tagged->status, ==, LB_IMAP_STATUS_OK);
+  g_assert_cmpint (second->tagged->code.kind, ==, LB_IMAP_CODE_APPENDUID);
+  g_object_unref (w1.result);
+  g_object_unref (w2.result);
+  logout (s);
+}
+
 static void
 count_fetch (LbImapResponse *r,
              gpointer        user_data)
@@ -1038,6 +1070,7 @@ main (int   argc,
   g_test_add_func ("/imap/compress", test_compress);
   g_test_add_func ("/imap/move", test_move);
   g_test_add_func ("/imap/untagged-func", test_untagged_func);
+  g_test_add_func ("/imap/synchronizing-literal", test_synchronizing_literal);
   g_test_add_func ("/imap/qresync", test_qresync);
   g_test_add_func ("/imap/idle", test_idle);
   g_test_add_func ("/imap/fetch/streamed-25mb", test_streamed_body);

@@ -51,6 +51,8 @@ typedef struct
   gboolean done_sent;
   LbImapUntaggedFunc untagged_func;
   gpointer untagged_data;
+  char *line;      /* what to send, until it is sent */
+  GBytes *literal;
 } Command;
 
 struct _LbImapSession
@@ -64,6 +66,10 @@ struct _LbImapSession
   GHashTable *enabled;
   guint next_tag;
   GQueue commands;
+  /* While a command owns the line (a synchronizing literal not yet sent, AUTHENTICATE,
+   * IDLE), later commands wait here unsent: the server would read them as its data. */
+  Command *blocker;
+  GQueue held;
   GTask *greeting_task;
   gboolean reading;
   gboolean pause_reading;
@@ -100,6 +106,10 @@ command_free (Command *cmd)
   g_free (cmd->tag);
   lb_imap_result_free (cmd->result);
   g_clear_pointer (&cmd->pending_literal, g_bytes_unref);
+  if (cmd->line != NULL)
+    memset (cmd->line, 0, strlen (cmd->line));
+  g_free (cmd->line);
+  g_clear_pointer (&cmd->literal, g_bytes_unref);
   lb_sasl_free (cmd->sasl);
   g_clear_error (&cmd->sasl_error);
   g_clear_handle_id (&cmd->idle_timeout_id, g_source_remove);
@@ -167,6 +177,7 @@ lb_imap_session_init (LbImapSession *self)
   self->parser = lb_imap_parser_new (NULL);
   self->next_tag = 1;
   g_queue_init (&self->commands);
+  g_queue_init (&self->held);
   lb_imap_quirks_init_defaults (&self->quirks);
 }
 
@@ -308,6 +319,8 @@ fail_session (LbImapSession *self,
     g_error_free (error);
 
   self->state = LB_IMAP_STATE_DISCONNECTED;
+  self->blocker = NULL;
+  g_queue_clear (&self->held);
   lb_connection_close (self->connection);
   /* A body half received is abandoned: the sink hears of it (and discards it). */
   lb_imap_parser_free (self->parser);
@@ -364,6 +377,7 @@ send_literal (LbImapSession *self,
 }
 
 static void start_reading (LbImapSession *self);
+static void unblock (LbImapSession *self);
 
 /* Completes @cmd's task. The task's callback may start new commands, so the command is
  * already out of the queue. */
@@ -478,7 +492,9 @@ complete_tagged (LbImapSession  *self,
         {
           GError *error = NULL;
 
-          if (!stream_switch_ok (self) || !lb_connection_start_compress (self->connection, &error))
+          /* Commands sent after COMPRESS went out uncompressed: the server cannot read them. */
+          if (!stream_switch_ok (self) || g_queue_get_length (&self->commands) > 0 ||
+              !lb_connection_start_compress (self->connection, &error))
             {
               finish_command (cmd, NULL);
               fail_session (self, error != NULL ? error
@@ -571,6 +587,8 @@ handle_continuation (LbImapSession  *self,
 
       cmd->waiting_continuation = FALSE;
       send_literal (self, literal);
+      if (self->blocker == cmd)
+        unblock (self);
     }
   else if (cmd->kind == CMD_AUTHENTICATE)
     {
@@ -696,7 +714,14 @@ dispatch (LbImapSession  *self,
             return;
           }
         g_queue_remove (&self->commands, cmd);
-        complete_tagged (self, cmd, r);
+        if (self->blocker == cmd)
+          {
+            self->blocker = NULL;
+            complete_tagged (self, cmd, r);
+            unblock (self);
+          }
+        else
+          complete_tagged (self, cmd, r);
         break;
       }
 
@@ -762,7 +787,63 @@ start_reading (LbImapSession *self)
   lb_connection_read_async (self->connection, NULL, read_cb, g_object_ref (self));
 }
 
-/* Sends a command now; its task completes with its tagged response. */
+/* Puts a command on the wire: its line, and its literal right away (LITERAL+) or once
+ * the server asks for it. */
+static void
+transmit (LbImapSession *self,
+          Command       *cmd)
+{
+  g_autofree char *line = g_steal_pointer (&cmd->line);
+  g_autoptr(GBytes) literal = g_steal_pointer (&cmd->literal);
+  g_autoptr(GString) out = g_string_new (line);
+
+  if (literal != NULL)
+    {
+      gsize size = g_bytes_get_size (literal);
+      /* LITERAL+ (RFC 7888): no round trip; LITERAL- only up to 4096 bytes. */
+      gboolean plus = lb_imap_session_has_capability (self, "LITERAL+") ||
+                      (size <= 4096 && lb_imap_session_has_capability (self, "LITERAL-"));
+
+      g_string_append_printf (out, " {%zu%s}\r\n", size, plus ? "+" : "");
+      send_text (self, out->str);
+      if (plus)
+        send_literal (self, literal);
+      else
+        {
+          cmd->pending_literal = g_bytes_ref (literal);
+          cmd->waiting_continuation = TRUE;
+          self->blocker = cmd;
+        }
+    }
+  else
+    {
+      g_string_append (out, "\r\n");
+      send_text (self, out->str);
+    }
+
+  /* These exchanges own the line until their tagged response. */
+  if (cmd->kind == CMD_AUTHENTICATE || cmd->kind == CMD_IDLE)
+    self->blocker = cmd;
+
+  /* The line may hold a password (LOGIN): wipe it. */
+  memset (out->str, 0, out->len);
+  memset (line, 0, strlen (line));
+}
+
+/* Sends what waited behind a command that owned the line, until one owns it again. */
+static void
+unblock (LbImapSession *self)
+{
+  Command *cmd;
+
+  self->blocker = NULL;
+  while (self->blocker == NULL && self->fatal == NULL &&
+         (cmd = g_queue_pop_head (&self->held)) != NULL)
+    transmit (self, cmd);
+}
+
+/* Queues a command; it is sent at once unless another owns the line. Its task completes
+ * with its tagged response. */
 static Command *
 send_command (LbImapSession *self,
               CommandKind    kind,
@@ -771,7 +852,6 @@ send_command (LbImapSession *self,
               GTask         *task)
 {
   Command *cmd = g_new0 (Command, 1);
-  g_autoptr(GString) line = g_string_new (NULL);
 
   cmd->self = self;
   cmd->kind = kind;
@@ -779,33 +859,14 @@ send_command (LbImapSession *self,
   cmd->tag = g_strdup_printf ("L%u", self->next_tag++);
   cmd->result = g_new0 (LbImapResult, 1);
   cmd->result->untagged = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_imap_response_free);
+  cmd->line = g_strdup_printf ("%s %s", cmd->tag, text);
+  cmd->literal = literal != NULL ? g_bytes_ref (literal) : NULL;
   g_queue_push_tail (&self->commands, cmd);
 
-  g_string_append_printf (line, "%s %s", cmd->tag, text);
-  if (literal != NULL)
-    {
-      gsize size = g_bytes_get_size (literal);
-      /* LITERAL+ (RFC 7888): no round trip; LITERAL- only up to 4096 bytes. */
-      gboolean plus = lb_imap_session_has_capability (self, "LITERAL+") ||
-                      (size <= 4096 && lb_imap_session_has_capability (self, "LITERAL-"));
-
-      g_string_append_printf (line, " {%zu%s}\r\n", size, plus ? "+" : "");
-      send_text (self, line->str);
-      if (plus)
-        send_literal (self, literal);
-      else
-        {
-          cmd->pending_literal = g_bytes_ref (literal);
-          cmd->waiting_continuation = TRUE;
-        }
-    }
+  if (self->blocker != NULL)
+    g_queue_push_tail (&self->held, cmd);
   else
-    {
-      g_string_append (line, "\r\n");
-      send_text (self, line->str);
-    }
-  /* The line may hold a password (LOGIN): wipe it. */
-  memset (line->str, 0, line->len);
+    transmit (self, cmd);
   return cmd;
 }
 

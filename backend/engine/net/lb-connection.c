@@ -46,6 +46,10 @@ struct _LbConnection
   GQueue writes;
   gboolean writing;
   gboolean closed;
+  /* A stream switch asked for while the last write before it was still going out: it
+   * happens as soon as that write is done, before any later one starts. */
+  GTask *pending_tls;
+  GOutputStream *pending_out;
 };
 
 G_DEFINE_FINAL_TYPE (LbConnection, lb_connection, G_TYPE_OBJECT)
@@ -63,6 +67,7 @@ lb_connection_finalize (GObject *object)
   g_clear_object (&self->database);
   g_clear_object (&self->in);
   g_clear_object (&self->out);
+  g_clear_object (&self->pending_out);
   g_clear_object (&self->stream);
   g_clear_object (&self->socket);
   g_clear_object (&self->peer_certificate);
@@ -361,6 +366,8 @@ set_streams (LbConnection *self,
   g_set_object (&self->out, g_io_stream_get_output_stream (stream));
 }
 
+static void write_next (LbConnection *self);
+
 static void
 handshake_cb (GObject      *object,
               GAsyncResult *result,
@@ -394,6 +401,8 @@ handshake_cb (GObject      *object,
   set_streams (self, G_IO_STREAM (tls));
   self->encrypted = TRUE;
   g_task_return_boolean (task, TRUE);
+  /* Writes queued meanwhile go out encrypted. */
+  write_next (self);
 }
 
 static void
@@ -493,10 +502,16 @@ lb_connection_start_tls_async (LbConnection        *self,
 
   g_return_if_fail (LB_IS_CONNECTION (self));
   g_return_if_fail (self->socket != NULL && !self->encrypted);
-  g_return_if_fail (!self->reading && !self->writing);
+  g_return_if_fail (!self->reading && self->pending_tls == NULL);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, lb_connection_start_tls_async);
+  /* The STARTTLS command itself may still be on its way out. */
+  if (self->writing)
+    {
+      self->pending_tls = task;
+      return;
+    }
   start_handshake (self, task);
 }
 
@@ -514,7 +529,8 @@ lb_connection_start_tls_finish (LbConnection  *self,
  * lb_connection_start_compress:
  *
  * From now on, both directions are raw DEFLATE (RFC 4978). Call it right after the
- * server accepted COMPRESS and before anything else is sent.
+ * server accepted COMPRESS, with no read in flight; a write still going out (the
+ * COMPRESS command itself) finishes uncompressed, and every later one is compressed.
  */
 gboolean
 lb_connection_start_compress (LbConnection  *self,
@@ -526,14 +542,17 @@ lb_connection_start_compress (LbConnection  *self,
   g_autoptr(GOutputStream) out = NULL;
 
   g_return_val_if_fail (LB_IS_CONNECTION (self), FALSE);
-  g_return_val_if_fail (!self->compressed && !self->reading && !self->writing, FALSE);
+  g_return_val_if_fail (!self->compressed && !self->reading, FALSE);
 
   compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_RAW, -1);
   decompressor = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_RAW);
   in = g_converter_input_stream_new (self->in, G_CONVERTER (decompressor));
   out = g_converter_output_stream_new (self->out, G_CONVERTER (compressor));
   g_set_object (&self->in, in);
-  g_set_object (&self->out, out);
+  if (self->writing)
+    self->pending_out = g_steal_pointer (&out);
+  else
+    g_set_object (&self->out, out);
   self->compressed = TRUE;
   return TRUE;
 }
@@ -601,7 +620,6 @@ lb_connection_read_finish (LbConnection  *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-static void write_next (LbConnection *self);
 
 static void
 write_done (LbConnection *self,
@@ -609,11 +627,21 @@ write_done (LbConnection *self,
             GError       *error)
 {
   self->writing = FALSE;
+  if (self->pending_out != NULL)
+    {
+      g_clear_object (&self->out);
+      self->out = g_steal_pointer (&self->pending_out);
+    }
   if (error != NULL)
     g_task_return_error (task, translate_error (self, error, _("write to")));
   else
     g_task_return_boolean (task, TRUE);
   g_object_unref (task);
+  if (self->pending_tls != NULL)
+    {
+      start_handshake (self, g_steal_pointer (&self->pending_tls));
+      return;
+    }
   write_next (self);
 }
 
