@@ -11,6 +11,9 @@
 #include "lb-imap-session.h"
 #include "lb-test-util.h"
 
+/* A GBytes of a string literal, its length counted by the compiler. */
+#define STATIC_BYTES(s) g_bytes_new_static ("" s, sizeof (s) - 1)
+
 /*
  * The IMAP engine (net/, sasl/, imap/) against the real Dovecot fixture: implicit TLS and
  * STARTTLS, certificates refused and then trusted by fingerprint, a server without TLS
@@ -430,7 +433,7 @@ test_commands (void)
   g_assert_cmpuint (r->esearch->count, >=, 2);
 
   /* APPEND with a literal (LITERAL+ here: no round trip). */
-  message = g_bytes_new_static ("From: me@example.test\r\nSubject: Draft\r\n\r\nBody\r\n", 46);
+  message = STATIC_BYTES ("From: me@example.test\r\nSubject: Draft\r\n\r\nBody\r\n");
   append = run (s, "APPEND Drafts (\\Draft \\Seen)", message, &error);
   g_assert_no_error (error);
   g_assert_cmpint (append->tagged->status, ==, LB_IMAP_STATUS_OK);
@@ -595,6 +598,39 @@ test_move (void)
   move (s, "4:5", dst, 2);
   g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 0);
   g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 6);
+
+  /* 300 messages appended in one pipelined burst, then moved with a UID set longer than
+   * the quirks allow on one line: it goes in several commands, and all arrive. */
+  {
+    Wait w[300] = { 0 };
+    g_autoptr(GString) uids = g_string_new (NULL);
+    g_autoptr(GBytes) message = STATIC_BYTES ("Subject: many\r\n\r\nx\r\n");
+    g_autofree char *append = g_strdup_printf ("APPEND %s", src);
+
+    for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+      lb_imap_session_command_async (s, append, message, NULL, wait_cb, &w[i]);
+    for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+      {
+        g_autoptr(LbImapResult) res = lb_imap_session_command_finish (s, wait_result (&w[i]),
+                                                                      &error);
+
+        g_assert_no_error (error);
+        g_assert_cmpint (res->tagged->status, ==, LB_IMAP_STATUS_OK);
+        g_assert_cmpint (res->tagged->code.kind, ==, LB_IMAP_CODE_APPENDUID);
+        g_string_append_printf (uids, "%s%u", i > 0 ? "," : "",
+                                g_array_index (res->tagged->code.set->ranges, LbImapRange, 0).first);
+        g_object_unref (w[i].result);
+      }
+    g_assert_cmpuint (uids->len, >, 1024);
+    quirks.max_command_length = 1024;
+    lb_imap_session_set_quirks (s, &quirks);
+    lb_imap_result_free (run_ok (s, "NOOP"));
+    /* Dovecot answers each command with one contiguous COPYUID range: several ranges
+     * show that the set was split. */
+    g_assert_cmpuint (move (s, uids->str, dst, 300), >=, 2);
+    g_assert_cmpuint (count_messages ("bob@example.test", src), ==, 0);
+    g_assert_cmpuint (count_messages ("bob@example.test", dst), ==, 306);
+  }
   logout (s);
 }
 
@@ -603,7 +639,7 @@ static void
 test_synchronizing_literal (void)
 {
   g_autoptr(LbImapSession) s = logged_in ("carol@example.test");
-  g_autoptr(GBytes) message = g_bytes_new_static ("Subject: sync literal\r\n\r\nx\r\n", 31);
+  g_autoptr(GBytes) message = STATIC_BYTES ("Subject: sync literal\r\n\r\nx\r\n");
   g_autoptr(LbImapResult) first = NULL;
   g_autoptr(LbImapResult) second = NULL;
   g_autoptr(GError) error = NULL;
