@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "lb-connection.h"
+#include "lb-imap-service.h"
 #include "lb-imap-session.h"
 #include "lb-test-util.h"
 
@@ -1080,6 +1081,160 @@ test_server_drops_mid_fetch (void)
   g_checksum_free (sink.sum);
 }
 
+static LbImapService *
+make_service (const char *user,
+              const char *password,
+              guint       max_connections,
+              guint       idle_seconds)
+{
+  LbImapServiceConfig config = { 0 };
+
+  config.host = servers->host;
+  config.port = servers->imaps_port;
+  config.security = LB_NET_SECURITY_TLS;
+  config.user = (char *) user;
+  config.secret = (char *) password;
+  config.ca_file = servers->ca_file;
+  config.max_connections = max_connections;
+  lb_imap_quirks_init_defaults (&config.quirks);
+  if (idle_seconds > 0)
+    config.quirks.idle_seconds = idle_seconds;
+  return lb_imap_service_new (&config);
+}
+
+static void
+drain_main_context (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+test_service_pool (void)
+{
+  g_autoptr(LbImapService) service = make_service ("carol@example.test", "carol-password", 2, 0);
+  g_autoptr(GError) error = NULL;
+  LbImapSession *sessions[3] = { NULL };
+  Wait w[3] = { 0 };
+
+  for (guint i = 0; i < 3; i++)
+    lb_imap_service_acquire_async (service, NULL, wait_cb, &w[i]);
+  for (guint i = 0; i < 2; i++)
+    {
+      sessions[i] = lb_imap_service_acquire_finish (service, wait_result (&w[i]), &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (lb_imap_session_get_state (sessions[i]), ==, LB_IMAP_STATE_AUTHENTICATED);
+    }
+  g_assert_true (sessions[0] != sessions[1]);
+  g_assert_cmpint (lb_imap_service_get_status (service), ==, LB_IMAP_SERVICE_ONLINE);
+
+  /* Two are open, the limit: the third waits for one to come back. */
+  drain_main_context ();
+  g_assert_null (w[2].result);
+  lb_imap_service_release (service, sessions[0]);
+  sessions[2] = lb_imap_service_acquire_finish (service, wait_result (&w[2]), &error);
+  g_assert_no_error (error);
+  g_assert_true (sessions[2] == sessions[0]);
+
+  lb_imap_service_release (service, sessions[1]);
+  lb_imap_service_release (service, sessions[2]);
+  for (guint i = 0; i < 3; i++)
+    g_object_unref (w[i].result);
+}
+
+static void
+test_service_needs_user (void)
+{
+  g_autoptr(LbImapService) service = make_service ("carol@example.test", "wrong", 1, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbImapSession) session = NULL;
+  Wait w = { 0 };
+
+  lb_imap_service_acquire_async (service, NULL, wait_cb, &w);
+  session = lb_imap_service_acquire_finish (service, wait_result (&w), &error);
+  g_object_unref (w.result);
+  g_assert_null (session);
+  g_assert_error (error, LB_IMAP_ERROR, LB_IMAP_ERROR_AUTH);
+  g_assert_true (lb_imap_service_error_needs_user (error));
+  g_assert_cmpint (lb_imap_service_get_status (service), ==, LB_IMAP_SERVICE_ERROR);
+  g_assert_error (lb_imap_service_get_last_error (service), LB_IMAP_ERROR, LB_IMAP_ERROR_AUTH);
+}
+
+typedef struct
+{
+  LbImapService *service;
+  guint changes;
+  gint64 until;
+} WatchState;
+
+static void
+changed_cb (LbImapService *service,
+            const char    *mailbox,
+            gpointer       user_data)
+{
+  WatchState *state = user_data;
+
+  g_assert_cmpstr (mailbox, ==, "INBOX");
+  state->changes++;
+}
+
+static gboolean
+watch_changed (gpointer user_data)
+{
+  return ((WatchState *) user_data)->changes > 0;
+}
+
+static gboolean
+time_reached (gpointer user_data)
+{
+  return g_get_monotonic_time () >= ((WatchState *) user_data)->until;
+}
+
+static gboolean
+service_online (gpointer user_data)
+{
+  return lb_imap_service_get_status (((WatchState *) user_data)->service) ==
+         LB_IMAP_SERVICE_ONLINE;
+}
+
+static void
+test_service_watch (void)
+{
+  /* IDLE for 2 s at a time, so that the test sees it re-entered. */
+  g_autoptr(LbImapService) service = make_service ("carol@example.test", "carol-password", 1, 2);
+  WatchState state = { service, 0, 0 };
+
+  g_signal_connect (service, "mailbox-changed", G_CALLBACK (changed_cb), &state);
+  lb_imap_service_watch (service, "INBOX");
+
+  /* Once watching, a change is announced (anything may have happened before). */
+  g_assert_true (lb_test_wait_until (watch_changed, &state, 30000));
+  g_assert_cmpint (lb_imap_service_get_status (service), ==, LB_IMAP_SERVICE_ONLINE);
+
+  state.changes = 0;
+  seed ("carol@example.test", "INBOX", "Subject: watched 1\r\n\r\nx\r\n");
+  g_assert_true (lb_test_wait_until (watch_changed, &state, 30000));
+
+  /* After more than one IDLE period the watcher still hears: it went back into IDLE. */
+  state.until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  g_assert_true (lb_test_wait_until (time_reached, &state, 10000));
+  state.changes = 0;
+  seed ("carol@example.test", "INBOX", "Subject: watched 2\r\n\r\nx\r\n");
+  g_assert_true (lb_test_wait_until (watch_changed, &state, 30000));
+
+  /* The server drops every connection: the watcher comes back by itself. */
+  state.changes = 0;
+  lb_test_servers_doveadm (servers, NULL, NULL, NULL, "kick", "carol@example.test", NULL);
+  g_assert_true (lb_test_wait_until (watch_changed, &state, 30000));
+  g_assert_true (lb_test_wait_until (service_online, &state, 30000));
+  state.changes = 0;
+  seed ("carol@example.test", "INBOX", "Subject: watched 3\r\n\r\nx\r\n");
+  g_assert_true (lb_test_wait_until (watch_changed, &state, 30000));
+
+  lb_imap_service_unwatch (service);
+  drain_main_context ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1107,6 +1262,9 @@ main (int   argc,
   g_test_add_func ("/imap/move", test_move);
   g_test_add_func ("/imap/untagged-func", test_untagged_func);
   g_test_add_func ("/imap/synchronizing-literal", test_synchronizing_literal);
+  g_test_add_func ("/imap/service/pool", test_service_pool);
+  g_test_add_func ("/imap/service/needs-user", test_service_needs_user);
+  g_test_add_func ("/imap/service/watch", test_service_watch);
   g_test_add_func ("/imap/qresync", test_qresync);
   g_test_add_func ("/imap/idle", test_idle);
   g_test_add_func ("/imap/fetch/streamed-25mb", test_streamed_body);
