@@ -25,7 +25,7 @@ cp -r "$src/tests/fuzz/corpus/$corpus_name" "$work/corpus"
 # shellcheck disable=SC2046
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 -DGLIB_VERSION_MAX_ALLOWED=GLIB_VERSION_2_74 \
-  -I"$build" -I"$src/backend/engine/imap" \
+  -I"$build" $(for f in "$@"; do printf -- '-I%s ' "$(dirname "$f")"; done) \
   $(pkg-config --cflags glib-2.0) \
   "$src/tests/fuzz/$target.c" "$@" \
   $(pkg-config --libs glib-2.0) -o "$work/$target"
