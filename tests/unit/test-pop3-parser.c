@@ -94,7 +94,7 @@ test_session (void)
   g_assert_true (x->ok);
   g_assert_cmpstr (x->text, ==, "Dovecot (Debian) ready.");
   x = g_ptr_array_index (r, 1);
-  g_assert_nonnull (strstr ((const char *) x->data->data, "PIPELINING\r\n"));
+  g_assert_nonnull (g_strstr_len ((const char *) x->data->data, x->data->len, "PIPELINING\r\n"));
   x = g_ptr_array_index (r, 3);
   g_assert_false (x->ok);
   g_assert_cmpstr (x->code, ==, "AUTH");
