@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # The README's test command (and all that .ci/run does): installs whatever is missing,
-# builds with warnings as errors, runs every test suite (unit, integration, gui), then
+# builds with warnings as errors, runs every test suite (unit, integration, gui, fuzz), then
 # builds the engine again with AddressSanitizer and UndefinedBehaviorSanitizer and runs
 # the engine's suites (unit, integration) under them. Prints the total time at the end.
 #
