@@ -255,6 +255,32 @@ lb_connection_is_loopback (LbConnection *self)
 }
 
 /**
+ * lb_connection_dup_local_address_literal:
+ *
+ * Returns: (transfer full) (nullable): this end's address as an SMTP address literal
+ *   ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321 §4.1.3), for EHLO without telling the
+ *   server this machine's name
+ */
+char *
+lb_connection_dup_local_address_literal (LbConnection *self)
+{
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autofree char *text = NULL;
+  GInetAddress *address;
+
+  if (self->socket == NULL)
+    return NULL;
+  local = g_socket_connection_get_local_address (self->socket, NULL);
+  if (!G_IS_INET_SOCKET_ADDRESS (local))
+    return NULL;
+  address = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local));
+  text = g_inet_address_to_string (address);
+  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[IPv6:%s]", text);
+  return g_strdup_printf ("[%s]", text);
+}
+
+/**
  * lb_connection_get_peer_certificate:
  *
  * Returns: (transfer none) (nullable): the server's certificate, also after a failed

@@ -65,6 +65,7 @@ guint16          lb_connection_get_port              (LbConnection         *self
 LbNetSecurity    lb_connection_get_security          (LbConnection         *self);
 gboolean         lb_connection_is_encrypted          (LbConnection         *self);
 gboolean         lb_connection_is_loopback           (LbConnection         *self);
+char            *lb_connection_dup_local_address_literal (LbConnection   *self);
 gboolean         lb_connection_is_compressed         (LbConnection         *self);
 GTlsCertificate *lb_connection_get_peer_certificate  (LbConnection         *self);
 GTlsCertificateFlags lb_connection_get_peer_certificate_errors (LbConnection *self);

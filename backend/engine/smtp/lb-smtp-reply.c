@@ -104,6 +104,19 @@ lb_smtp_reply_parser_pop (LbSmtpReplyParser *parser)
   return g_queue_pop_head (&parser->replies);
 }
 
+/**
+ * lb_smtp_reply_parser_is_empty:
+ *
+ * Returns: whether the parser holds nothing: no reply waiting, no partial line. After
+ *   the reply to STARTTLS anything else is an injection attempt (RFC 3207 §6).
+ */
+gboolean
+lb_smtp_reply_parser_is_empty (LbSmtpReplyParser *parser)
+{
+  return parser->line->len == 0 && parser->current == NULL &&
+         g_queue_is_empty (&parser->replies);
+}
+
 G_GNUC_PRINTF (3, 4)
 static gboolean
 fail (LbSmtpReplyParser  *parser,

@@ -41,6 +41,7 @@ gboolean           lb_smtp_reply_parser_feed (LbSmtpReplyParser *parser,
                                               gsize              len,
                                               GError           **error);
 LbSmtpReply       *lb_smtp_reply_parser_pop  (LbSmtpReplyParser *parser);
+gboolean           lb_smtp_reply_parser_is_empty (LbSmtpReplyParser *parser);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LbSmtpReplyParser, lb_smtp_reply_parser_free)
 
