@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "lb-smtp-data.h"
 #include "lb-smtp-reply.h"
 
 /* SMTP replies from real servers (Postfix, Dovecot submission) and RFC 5321/3463/2034
@@ -181,6 +182,66 @@ test_corpus (void)
   g_assert_cmpuint (n, >=, 10);
 }
 
+static GByteArray *
+encode (const char *input,
+        gsize       len,
+        gsize       cut1,
+        gsize       cut2,
+        gboolean    dot_stuff)
+{
+  GByteArray *out = g_byte_array_new ();
+  guint state = 0;
+
+  lb_smtp_data_encode (&state, (const guint8 *) input, cut1, dot_stuff, out);
+  lb_smtp_data_encode (&state, (const guint8 *) input + cut1, cut2 - cut1, dot_stuff, out);
+  lb_smtp_data_encode (&state, (const guint8 *) input + cut2, len - cut2, dot_stuff, out);
+  lb_smtp_data_encode_finish (&state, dot_stuff, out);
+  return out;
+}
+
+/* What goes after DATA and BDAT: CRLF everywhere, dots doubled at line starts for DATA,
+ * the same whichever way the message is cut into reads. */
+static void
+test_data_encode (void)
+{
+  static const struct
+  {
+    const char *input;
+    const char *data;
+    const char *bdat;
+  } cases[] = {
+    { "", ".\r\n", "" },
+    { "a", "a\r\n.\r\n", "a\r\n" },
+    { "a\r\nb\r\n", "a\r\nb\r\n.\r\n", "a\r\nb\r\n" },
+    { "a\nb\n", "a\r\nb\r\n.\r\n", "a\r\nb\r\n" },
+    { "a\rb", "a\r\nb\r\n.\r\n", "a\r\nb\r\n" },
+    { "a\r\r\nb", "a\r\n\r\nb\r\n.\r\n", "a\r\n\r\nb\r\n" },
+    { ".\r\n", "..\r\n.\r\n", ".\r\n" },
+    { ".a\n..b\nc.d\n.", "..a\r\n...b\r\nc.d\r\n..\r\n.\r\n", ".a\r\n..b\r\nc.d\r\n.\r\n" },
+    { "x\r\n.\r\n\r\n.", "x\r\n..\r\n\r\n..\r\n.\r\n", "x\r\n.\r\n\r\n.\r\n" },
+    { "\n\n", "\r\n\r\n.\r\n", "\r\n\r\n" },
+    { "caf\xc3\xa9\x00z\n", "caf\xc3\xa9\x00z\r\n.\r\n", "caf\xc3\xa9\x00z\r\n" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      /* The inputs hold no NUL but the one that the last case needs counted. */
+      gsize len = i == G_N_ELEMENTS (cases) - 1 ? 8 : strlen (cases[i].input);
+      gsize data_len = i == G_N_ELEMENTS (cases) - 1 ? 12 : strlen (cases[i].data);
+      gsize bdat_len = i == G_N_ELEMENTS (cases) - 1 ? 9 : strlen (cases[i].bdat);
+
+      for (gsize cut1 = 0; cut1 <= len; cut1++)
+        for (gsize cut2 = cut1; cut2 <= len; cut2++)
+          {
+            g_autoptr(GByteArray) data = encode (cases[i].input, len, cut1, cut2, TRUE);
+            g_autoptr(GByteArray) bdat = encode (cases[i].input, len, cut1, cut2, FALSE);
+
+            g_assert_cmpmem (data->data, data->len, cases[i].data, data_len);
+            g_assert_cmpmem (bdat->data, bdat->len, cases[i].bdat, bdat_len);
+          }
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -191,6 +252,7 @@ main (int   argc,
   g_test_add_func ("/smtp/reply/any-split", test_any_split);
   g_test_add_func ("/smtp/reply/malformed", test_malformed);
   g_test_add_func ("/smtp/reply/corpus", test_corpus);
+  g_test_add_func ("/smtp/data/encode", test_data_encode);
 
   return g_test_run ();
 }

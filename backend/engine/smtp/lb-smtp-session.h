@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "lb-connection.h"
+#include "lb-smtp-data.h"
 #include "lb-smtp-reply.h"
 
 G_BEGIN_DECLS
@@ -154,17 +155,5 @@ void             lb_smtp_session_quit_async       (LbSmtpSession       *self,
 gboolean         lb_smtp_session_quit_finish      (LbSmtpSession       *self,
                                                    GAsyncResult        *result,
                                                    GError             **error);
-
-/* The pure part of sending, for tests and fuzzing: turns message bytes into what goes
- * after DATA (CRLF line ends, leading dots doubled). Carry @state (start at 0) across
- * calls; lb_smtp_data_encode_finish() adds the final CRLF if needed and ".". */
-void             lb_smtp_data_encode              (guint               *state,
-                                                   const guint8        *data,
-                                                   gsize                len,
-                                                   gboolean             dot_stuff,
-                                                   GByteArray          *out);
-void             lb_smtp_data_encode_finish       (guint               *state,
-                                                   gboolean             dot_stuff,
-                                                   GByteArray          *out);
 
 G_END_DECLS
