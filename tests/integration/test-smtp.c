@@ -741,8 +741,14 @@ test_big_attachment (void)
   g_assert_no_error (error);
   rss_after = max_rss_kb ();
   g_test_message ("20 MB sent: peak RSS %ld kB before, %ld kB after", rss_before, rss_after);
+#ifndef __SANITIZE_ADDRESS__
   /* Chunks of 256 KiB go out one at a time: the peak may not grow by the message. */
   g_assert_cmpint (rss_after - rss_before, <, 8 * 1024);
+#else
+  /* AddressSanitizer keeps freed buffers in quarantine: RSS says nothing here. */
+  (void) rss_before;
+  (void) rss_after;
+#endif
   g_assert_cmpuint (result->bytes_sent, ==, (guint64) size);
   smtp_quit (session);
   g_file_delete (file, NULL, NULL);
