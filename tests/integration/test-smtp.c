@@ -888,6 +888,161 @@ test_bad_addresses (void)
   smtp_quit (session);
 }
 
+/* Postfix's smtp-sink, a real SMTP server made to misbehave on request (its options are
+ * the misbehaviour), on a free loopback port. */
+typedef struct
+{
+  GSubprocess *process;
+  guint16 port;
+} Sink;
+
+static gboolean
+port_open (gpointer user_data)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", *(guint16 *) user_data, NULL, NULL);
+  return conn != NULL;
+}
+
+static Sink *
+sink_start (const char *option,
+            const char *value)
+{
+  g_autoptr(GSocket) probe = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  Sink *sink = g_new0 (Sink, 1);
+
+  /* A port the kernel says is free; smtp-sink binds it a moment later. */
+  g_assert_true (g_socket_bind (probe, any, FALSE, &error));
+  bound = g_socket_get_local_address (probe, &error);
+  sink->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (probe, NULL);
+
+  g_ptr_array_add (argv, g_strdup ("smtp-sink"));
+  if (getuid () == 0)
+    {
+      g_ptr_array_add (argv, g_strdup ("-u"));
+      g_ptr_array_add (argv, g_strdup ("nobody"));
+    }
+  g_ptr_array_add (argv, g_strdup (option));
+  if (value != NULL)
+    g_ptr_array_add (argv, g_strdup (value));
+  g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%u", sink->port));
+  g_ptr_array_add (argv, g_strdup ("16"));
+  g_ptr_array_add (argv, NULL);
+  sink->process = g_subprocess_newv ((const char *const *) argv->pdata,
+                                     G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  g_assert_no_error (error);
+  g_assert_true (lb_test_wait_until (port_open, &sink->port, 20000));
+  return sink;
+}
+
+static void
+sink_stop (Sink *sink)
+{
+  g_subprocess_force_exit (sink->process);
+  g_subprocess_wait (sink->process, NULL, NULL);
+  g_object_unref (sink->process);
+  g_free (sink);
+}
+
+static LbSmtpSession *
+sink_session (Sink *sink)
+{
+  g_autoptr(GError) error = NULL;
+  LbSmtpSession *session = smtp_connect ("127.0.0.1", sink->port, LB_NET_SECURITY_NONE, &error);
+
+  g_assert_no_error (error);
+  return session;
+}
+
+static LbSmtpEnvelope *
+bob_envelope (void)
+{
+  LbSmtpEnvelope *envelope = lb_smtp_envelope_new ("alice@example.test");
+
+  lb_smtp_envelope_add_recipient (envelope, "bob@example.test", LB_SMTP_NOTIFY_DEFAULT);
+  return envelope;
+}
+
+/* A server that answers RCPT with 421 and hangs up: the error is its 421, temporary, and
+ * the session is over. */
+static void
+test_sink_421 (void)
+{
+  Sink *sink = sink_start ("-Q", "RCPT");
+  g_autoptr(LbSmtpSession) session = sink_session (sink);
+  g_autoptr(LbSmtpEnvelope) envelope = bob_envelope ();
+  g_autoptr(GBytes) message = make_message ("alice@example.test", "bob@example.test", "x",
+                                            "sink@example.test", "x\r\n");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (smtp_send (session, envelope, message, LB_SMTP_MESSAGE_7BIT, NULL, &error));
+  g_assert_error (error, LB_SMTP_ERROR, LB_SMTP_ERROR_TEMPORARY);
+  g_assert_nonnull (strstr (error->message, "421"));
+  g_clear_error (&error);
+  g_assert_false (smtp_send (session, envelope, message, LB_SMTP_MESSAGE_7BIT, NULL, &error));
+  g_assert_error (error, LB_NET_ERROR, LB_NET_ERROR_CLOSED);
+  sink_stop (sink);
+}
+
+/* A server without PIPELINING that refuses every recipient for now (450): commands one
+ * at a time, the refusal temporary, and each recipient's reply kept. */
+static void
+test_sink_soft_reject (void)
+{
+  Sink *sink = sink_start ("-r", "RCPT");
+  g_autoptr(LbSmtpSession) session = sink_session (sink);
+  g_autoptr(LbSmtpEnvelope) envelope = bob_envelope ();
+  g_autoptr(GBytes) message = make_message ("alice@example.test", "bob@example.test", "x",
+                                            "sink@example.test", "x\r\n");
+  g_autoptr(LbSmtpSendResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (lb_smtp_session_has_capability (session, LB_SMTP_CAP_PIPELINING));
+  lb_smtp_envelope_add_recipient (envelope, "carol@example.test", LB_SMTP_NOTIFY_DEFAULT);
+  g_assert_false (smtp_send (session, envelope, message, LB_SMTP_MESSAGE_7BIT, &result, &error));
+  g_assert_error (error, LB_SMTP_ERROR, LB_SMTP_ERROR_TEMPORARY);
+  g_assert_nonnull (result);
+  g_assert_cmpuint (result->recipients->len, ==, 2);
+  g_assert_cmpuint (((LbSmtpRecipientResult *) g_ptr_array_index (result->recipients, 1))->code, ==,
+                    450);
+  smtp_quit (session);
+  sink_stop (sink);
+}
+
+/* An RFC 821 server (no EHLO): HELO, no extensions, so an 8-bit message is refused before
+ * sending and a 7-bit one goes through. */
+static void
+test_sink_helo_only (void)
+{
+  Sink *sink = sink_start ("-e", NULL);
+  g_autoptr(LbSmtpSession) session = sink_session (sink);
+  g_autoptr(LbSmtpEnvelope) envelope = bob_envelope ();
+  g_autoptr(GBytes) message = make_message ("alice@example.test", "bob@example.test", "x",
+                                            "sink@example.test", ".dot\r\nx\r\n");
+  g_autoptr(LbSmtpSendResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (lb_smtp_session_has_capability (session, LB_SMTP_CAP_8BITMIME));
+  g_assert_false (smtp_send (session, envelope, message, LB_SMTP_MESSAGE_8BIT, NULL, &error));
+  g_assert_error (error, LB_SMTP_ERROR, LB_SMTP_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  g_assert_true (smtp_send (session, envelope, message, LB_SMTP_MESSAGE_7BIT, &result, &error));
+  g_assert_no_error (error);
+  g_assert_false (result->chunked);
+  g_assert_cmpuint (result->accepted, ==, 1);
+  smtp_quit (session);
+  sink_stop (sink);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -919,6 +1074,9 @@ main (int   argc,
   g_test_add_func ("/smtp/wrong-password", test_wrong_password);
   g_test_add_func ("/smtp/no-starttls-refused", test_no_starttls_refused);
   g_test_add_func ("/smtp/bad-addresses", test_bad_addresses);
+  g_test_add_func ("/smtp/sink/421", test_sink_421);
+  g_test_add_func ("/smtp/sink/soft-reject", test_sink_soft_reject);
+  g_test_add_func ("/smtp/sink/helo-only", test_sink_helo_only);
 
   status = g_test_run ();
   lb_test_servers_stop (servers);

@@ -404,6 +404,22 @@ read_cb (GObject      *object,
   bytes = lb_connection_read_finish (LB_CONNECTION (object), result, &error);
   if (bytes == NULL)
     {
+      ReadReplies *r = g_task_get_task_data (task);
+      LbSmtpReply *reply;
+
+      /* A server that closes the connection usually said why first (421, RFC 5321
+       * §3.8): that reply, not "connection closed", is the error. */
+      while ((reply = lb_smtp_reply_parser_pop (self->parser)) != NULL)
+        g_ptr_array_add (r->replies, reply);
+      for (guint i = 0; i < r->replies->len; i++)
+        if (((LbSmtpReply *) g_ptr_array_index (r->replies, i))->code == 421)
+          {
+            g_clear_error (&error);
+            error = reply_error (g_ptr_array_index (r->replies, i),
+                                 _("The server closed the connection"));
+            break_session (self);
+            break;
+          }
       g_task_return_error (task, error);
       g_object_unref (task);
       return;
@@ -1333,6 +1349,15 @@ send_replies_cb (GObject      *object,
   GError *error = NULL;
 
   replies = read_replies_finish (self, result, &error);
+  if (replies == NULL && send->step == SEND_RSET)
+    {
+      /* A server that ends the session with its refusal (421) leaves no one to hear
+       * RSET; the refusal is what the caller needs. */
+      g_error_free (error);
+      break_session (self);
+      finish_error (task, g_steal_pointer (&send->error));
+      return;
+    }
   if (replies == NULL)
     {
       finish_error (task, error);
