@@ -56,6 +56,7 @@ struct _LbSmtpSession
   gboolean busy;
   gboolean broken;
   gboolean authenticated;
+  guint8 *read_buffer;
 };
 
 G_DEFINE_FINAL_TYPE (LbSmtpSession, lb_smtp_session, G_TYPE_OBJECT)
@@ -153,6 +154,7 @@ lb_smtp_session_finalize (GObject *object)
   lb_smtp_ehlo_free (self->ehlo);
   g_free (self->helo_name);
   g_free (self->greeting);
+  g_free (self->read_buffer);
   G_OBJECT_CLASS (lb_smtp_session_parent_class)->finalize (object);
 }
 
@@ -957,6 +959,7 @@ lb_smtp_session_login_finish (LbSmtpSession  *self,
 
 typedef enum
 {
+  SEND_PRELOAD,   /* PIPELINING + CHUNKING: reading the first chunk before MAIL */
   SEND_ENVELOPE,  /* waiting for the replies to MAIL, RCPT… (and DATA when pipelined) */
   SEND_MAIL,      /* not pipelined: the reply to MAIL */
   SEND_RCPT,      /* not pipelined: the reply to RCPT number rcpt_index */
@@ -978,12 +981,15 @@ typedef struct
   gboolean chunking;
   guint rcpt_index;
   guint encoder;
-  guint8 *buffer;
+  guint8 *buffer;         /* the session's read buffer, lent to this message */
   GByteArray *out;
   gboolean eof;
   guint bdat_outstanding; /* BDAT commands sent whose replies are still to read */
   gboolean mail_accepted;
+  gboolean bdat_in_envelope; /* the whole message went as BDAT LAST behind the RCPTs */
   guint extra_replies;    /* replies to read before RSET's (an unwanted DATA's end) */
+  gboolean utf8;
+  gboolean eight_bit;
   GError *error;          /* why the transaction failed, returned after RSET */
 } Send;
 
@@ -993,7 +999,6 @@ send_free (Send *send)
   lb_smtp_envelope_free (send->envelope);
   g_clear_object (&send->message);
   lb_smtp_send_result_free (send->result);
-  g_free (send->buffer);
   if (send->out != NULL)
     g_byte_array_unref (send->out);
   g_clear_error (&send->error);
@@ -1183,15 +1188,44 @@ no_recipient_error (Send *send)
                       send->result->recipients->len, first);
 }
 
+static void send_envelope (GTask *task);
+
+/* One read buffer per session, kept between messages. */
+static guint8 *
+session_read_buffer (LbSmtpSession *self)
+{
+  if (self->read_buffer == NULL)
+    self->read_buffer = g_malloc (READ_SIZE);
+  return self->read_buffer;
+}
+
+/* Room for a chunk, or for the whole message when it is smaller (encoding adds a little:
+ * CRs and doubled dots). */
+static GByteArray *
+out_buffer_new (Send *send)
+{
+  guint64 room = CHUNK_SIZE + 2 * READ_SIZE;
+
+  if (send->size >= 0 && (guint64) send->size + (guint64) send->size / 8 + 1024 < room)
+    room = (guint64) send->size + (guint64) send->size / 8 + 1024;
+  return g_byte_array_sized_new ((guint) room);
+}
+static void body_flush (GTask *task);
+
 static void
 start_body (GTask *task)
 {
   Send *send = g_task_get_task_data (task);
 
   send->step = SEND_BODY;
-  send->buffer = g_malloc (READ_SIZE);
-  send->out = g_byte_array_sized_new (CHUNK_SIZE + 2 * READ_SIZE);
-  body_read_next (task);
+  if (send->buffer == NULL)
+    send->buffer = session_read_buffer (g_task_get_source_object (task));
+  if (send->out == NULL)
+    send->out = out_buffer_new (send);
+  if (send->out->len >= CHUNK_SIZE)
+    body_flush (task);
+  else
+    body_read_next (task);
 }
 
 static void
@@ -1246,27 +1280,36 @@ body_flush (GTask *task)
     }
   send->result->bytes_sent += send->out->len;
   bytes = g_byte_array_free_to_bytes (send->out);
-  send->out = g_byte_array_sized_new (CHUNK_SIZE + 2 * READ_SIZE);
+  send->out = out_buffer_new (send);
   lb_connection_write_async (self->connection, bytes, g_task_get_cancellable (task),
                              body_write_cb, task);
 }
 
+/* A chunk is ready (CHUNK_SIZE bytes, or the message's end). */
 static void
-body_read_cb (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
+body_ready (GTask *task)
 {
-  GTask *task = user_data;
+  Send *send = g_task_get_task_data (task);
+
+  if (send->step == SEND_PRELOAD)
+    send_envelope (task);
+  else
+    body_flush (task);
+}
+
+/* Takes one read's outcome (and @error); returns whether to read on. */
+static gboolean
+body_take (GTask  *task,
+           gssize  n,
+           GError *error)
+{
   LbSmtpSession *self = g_task_get_source_object (task);
   Send *send = g_task_get_task_data (task);
-  GError *error = NULL;
-  gssize n;
 
-  n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &error);
   if (n < 0)
     {
-      /* The server is mid-message and would take whatever ends it as the end: only
-       * closing the connection keeps a truncated message from being sent. */
+      /* Mid-message, the server would take whatever ends it as the end: only closing
+       * the connection keeps a truncated message from being sent. */
       GError *wrapped;
 
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1277,22 +1320,36 @@ body_read_cb (GObject      *object,
       g_error_free (error);
       break_session (self);
       finish_error (task, wrapped);
-      return;
+      return FALSE;
     }
   if (n == 0)
     {
       send->eof = TRUE;
       lb_smtp_data_encode_finish (&send->encoder, !send->chunking, send->out);
-      body_flush (task);
-      return;
+      body_ready (task);
+      return FALSE;
     }
   lb_smtp_data_encode (&send->encoder, send->buffer, (gsize) n, !send->chunking, send->out);
   if (send->out->len >= CHUNK_SIZE)
     {
-      body_flush (task);
-      return;
+      body_ready (task);
+      return FALSE;
     }
-  body_read_next (task);
+  return TRUE;
+}
+
+static void
+body_read_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &error);
+  if (body_take (task, n, error))
+    body_read_next (task);
 }
 
 static void
@@ -1300,6 +1357,27 @@ body_read_next (GTask *task)
 {
   Send *send = g_task_get_task_data (task);
 
+  /* A stream that can say it has data (memory, pipes) is read without a round through
+   * the main loop while it has. */
+  if (G_IS_POLLABLE_INPUT_STREAM (send->message) &&
+      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (send->message)))
+    {
+      for (;;)
+        {
+          GError *error = NULL;
+          gssize n = g_pollable_input_stream_read_nonblocking (
+            G_POLLABLE_INPUT_STREAM (send->message), send->buffer, READ_SIZE,
+            g_task_get_cancellable (task), &error);
+
+          if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              g_error_free (error);
+              break;
+            }
+          if (!body_take (task, n, error))
+            return;
+        }
+    }
   g_input_stream_read_async (send->message, send->buffer, READ_SIZE, G_PRIORITY_DEFAULT,
                              g_task_get_cancellable (task), body_read_cb, task);
 }
@@ -1371,6 +1449,7 @@ send_replies_cb (GObject      *object,
         return;
       if (send->result->accepted == 0)
         {
+          /* (A BDAT LAST that went along was refused for want of recipients.) */
           if (!send->chunking && REPLY (replies, replies->len - 1)->code == 354)
             {
               /* A server that opened DATA with no recipient: end it empty. */
@@ -1378,6 +1457,17 @@ send_replies_cb (GObject      *object,
               send->extra_replies = 1;
             }
           send_fail (task, no_recipient_error (send));
+          return;
+        }
+      if (send->bdat_in_envelope)
+        {
+          LbSmtpReply *reply = REPLY (replies, replies->len - 1);
+
+          send->result->data_reply = lb_smtp_reply_dup_text (reply);
+          if (reply->code != 250)
+            send_fail (task, reply_error (reply, _("The server refused the message")));
+          else
+            send_done (task);
           return;
         }
       if (!send->chunking && REPLY (replies, replies->len - 1)->code != 354)
@@ -1472,6 +1562,7 @@ send_replies_cb (GObject      *object,
       finish_error (task, g_steal_pointer (&send->error));
       return;
 
+    case SEND_PRELOAD:
     case SEND_BODY:
     default:
       g_assert_not_reached ();
@@ -1609,37 +1700,75 @@ lb_smtp_session_send_async (LbSmtpSession        *self,
         lb_smtp_session_has_capability (self, LB_SMTP_CAP_DSN))
       send->result->dsn_used = TRUE;
 
-  line = mail_line (self, send, utf8, eight_bit);
+  send->utf8 = utf8;
+  send->eight_bit = eight_bit;
+  if (send->pipelining && send->chunking)
+    {
+      /* Read the message first: one that fits in a chunk goes as BDAT LAST in the same
+       * write as MAIL and RCPT, one round trip for the whole transaction (RFC 3030 §4.2
+       * allows BDAT in a pipelined group). A larger one waits for the RCPT replies, so
+       * that nothing big is sent to nobody. */
+      send->step = SEND_PRELOAD;
+      send->buffer = session_read_buffer (self);
+      send->out = out_buffer_new (send);
+      body_read_next (task);
+      return;
+    }
   if (send->pipelining)
     {
-      /* RFC 2920 §3.1: MAIL, the RCPTs and DATA in one go; BDAT follows the replies, so
-       * that nothing is sent when no recipient is taken. */
-      GString *batch = g_string_new (line);
-
-      g_string_append (batch, "\r\n");
-      for (guint i = 0; i < envelope->recipients->len; i++)
-        {
-          g_autofree char *rcpt = rcpt_line (send, i);
-
-          g_string_append (batch, rcpt);
-          g_string_append (batch, "\r\n");
-        }
-      if (!send->chunking)
-        g_string_append (batch, "DATA\r\n");
-      {
-        g_autoptr(GBytes) bytes = g_string_free_to_bytes (batch);
-
-        lb_connection_write_async (self->connection, bytes, NULL, NULL, NULL);
-      }
-      send->step = SEND_ENVELOPE;
-      read_replies_async (self, 1 + envelope->recipients->len + (send->chunking ? 0 : 1),
-                          cancellable, send_replies_cb, task);
+      send_envelope (task);
       return;
     }
 
+  line = mail_line (self, send, utf8, eight_bit);
   send->step = SEND_MAIL;
   send_line (self, line, FALSE);
   read_replies_async (self, 1, cancellable, send_replies_cb, task);
+}
+
+/* The pipelined group: MAIL, every RCPT, then DATA, or the whole message as BDAT LAST
+ * when it was read to its end (RFC 2920 §3.1). */
+static void
+send_envelope (GTask *task)
+{
+  LbSmtpSession *self = g_task_get_source_object (task);
+  Send *send = g_task_get_task_data (task);
+  g_autofree char *line = mail_line (self, send, send->utf8, send->eight_bit);
+  g_autoptr(GByteArray) batch = g_byte_array_new ();
+  guint replies = 1 + send->envelope->recipients->len;
+
+  g_byte_array_append (batch, (const guint8 *) line, (guint) strlen (line));
+  g_byte_array_append (batch, (const guint8 *) "\r\n", 2);
+  for (guint i = 0; i < send->envelope->recipients->len; i++)
+    {
+      g_autofree char *rcpt = rcpt_line (send, i);
+
+      g_byte_array_append (batch, (const guint8 *) rcpt, (guint) strlen (rcpt));
+      g_byte_array_append (batch, (const guint8 *) "\r\n", 2);
+    }
+  if (!send->chunking)
+    {
+      g_byte_array_append (batch, (const guint8 *) "DATA\r\n", 6);
+      replies++;
+    }
+  else if (send->eof)
+    {
+      g_autofree char *bdat = g_strdup_printf ("BDAT %u LAST\r\n", send->out->len);
+
+      g_byte_array_append (batch, (const guint8 *) bdat, (guint) strlen (bdat));
+      g_byte_array_append (batch, send->out->data, send->out->len);
+      send->result->bytes_sent += send->out->len;
+      g_byte_array_set_size (send->out, 0);
+      send->bdat_in_envelope = TRUE;
+      replies++;
+    }
+  {
+    g_autoptr(GBytes) bytes = g_byte_array_free_to_bytes (g_steal_pointer (&batch));
+
+    lb_connection_write_async (self->connection, bytes, NULL, NULL, NULL);
+  }
+  send->step = SEND_ENVELOPE;
+  read_replies_async (self, replies, g_task_get_cancellable (task), send_replies_cb, task);
 }
 
 /**
