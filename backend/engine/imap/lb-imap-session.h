@@ -21,6 +21,11 @@ G_BEGIN_DECLS
  * @LB_IMAP_ERROR_INSECURE: going on would send credentials or mail without the
  *   protection the account requires (no STARTTLS, LOGINDISABLED)
  * @LB_IMAP_ERROR_UNSUPPORTED: the server lacks what the operation needs
+ * @LB_IMAP_ERROR_NONEXISTENT: the mailbox does not exist (NO [TRYCREATE] or
+ *   [NONEXISTENT]); create it and try again
+ * @LB_IMAP_ERROR_SOURCE: a message to upload could not be read, or its stream was shorter
+ *   or longer than the size announced to the server; the server was owed exactly that many
+ *   bytes, so the connection was closed (nothing was appended); do not retry as is
  *
  * Network and TLS failures come as %LB_NET_ERROR, cancellation as %G_IO_ERROR_CANCELLED.
  */
@@ -33,6 +38,8 @@ typedef enum
   LB_IMAP_ERROR_AUTH,
   LB_IMAP_ERROR_INSECURE,
   LB_IMAP_ERROR_UNSUPPORTED,
+  LB_IMAP_ERROR_NONEXISTENT,
+  LB_IMAP_ERROR_SOURCE,
 } LbImapError;
 
 GQuark lb_imap_error_quark (void);
@@ -126,12 +133,27 @@ typedef struct
   /* Leave and re-enter IDLE at least this often (RFC 2177 §3: servers may log out an
    * idle client after 30 minutes). */
   guint idle_seconds;
+  /* The most connections the server lets one account open; 0 when not known. A hint for
+   * the pool (LbImapServiceConfig.max_connections). */
+  guint max_connections;
+  /* FALSE (the default): after login the session adds the rules that
+   * lb_imap_quirks_for_server() knows for the server it is talking to, which only ever
+   * tighten these. TRUE: use exactly these. */
+  gboolean fixed;
 } LbImapQuirks;
 
 void           lb_imap_quirks_init_defaults     (LbImapQuirks             *quirks);
+void           lb_imap_quirks_clear             (LbImapQuirks             *quirks);
+const char    *lb_imap_quirks_for_server        (LbImapQuirks             *quirks,
+                                                 const char *const        *capabilities,
+                                                 const char               *greeting,
+                                                 const char *const        *id_params);
 void           lb_imap_session_set_quirks       (LbImapSession            *self,
                                                  const LbImapQuirks       *quirks);
 const LbImapQuirks *lb_imap_session_get_quirks  (LbImapSession            *self);
+const char    *lb_imap_session_get_server_id    (LbImapSession            *self,
+                                                 const char               *key);
+const char    *lb_imap_session_get_server_kind  (LbImapSession            *self);
 
 void           lb_imap_session_move_async       (LbImapSession            *self,
                                                  const char               *uid_set,
@@ -162,6 +184,149 @@ void           lb_imap_session_logout_async     (LbImapSession            *self,
                                                  GAsyncReadyCallback       callback,
                                                  gpointer                  user_data);
 gboolean       lb_imap_session_logout_finish    (LbImapSession            *self,
+                                                 GAsyncResult             *result,
+                                                 GError                  **error);
+
+/* ---- Typed commands: callers never build command strings. ---- */
+
+/* One message to upload: @size bytes read from @stream (read once, in order, from the
+ * session's main context), with its flags and internal date. */
+typedef struct
+{
+  GInputStream *stream;
+  goffset size;
+  const char *const *flags;   /* such as "\\Seen", "$Forwarded"; or NULL */
+  GDateTime *internal_date;   /* or NULL: the server's time of arrival */
+} LbImapAppendMessage;
+
+void           lb_imap_session_append_async     (LbImapSession            *self,
+                                                 const char               *mailbox,
+                                                 const char *const        *flags,
+                                                 GDateTime                *internal_date,
+                                                 GInputStream             *message,
+                                                 goffset                   size,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+gboolean       lb_imap_session_append_finish    (LbImapSession            *self,
+                                                 GAsyncResult             *result,
+                                                 guint32                  *uidvalidity,
+                                                 guint32                  *uid,
+                                                 GError                  **error);
+
+void           lb_imap_session_append_many_async (LbImapSession           *self,
+                                                 const char               *mailbox,
+                                                 const LbImapAppendMessage *messages,
+                                                 guint                     n_messages,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+gboolean       lb_imap_session_append_many_finish (LbImapSession          *self,
+                                                 GAsyncResult             *result,
+                                                 guint32                  *uidvalidity,
+                                                 LbImapSet               **uids,
+                                                 GError                  **error);
+
+void           lb_imap_session_replace_draft_async (LbImapSession         *self,
+                                                 const char               *mailbox,
+                                                 guint32                   old_uid,
+                                                 const char *const        *flags,
+                                                 GInputStream             *message,
+                                                 goffset                   size,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+guint32        lb_imap_session_replace_draft_finish (LbImapSession        *self,
+                                                 GAsyncResult             *result,
+                                                 gboolean                 *old_removed,
+                                                 GError                  **error);
+
+/* What the client knows of a mailbox, for QRESYNC (RFC 7162 §3.2.5). */
+typedef struct
+{
+  guint32 uidvalidity;
+  guint64 modseq;
+  const char *known_uids;  /* a UID set such as "1:500", or NULL */
+} LbImapQresyncParams;
+
+/* What SELECT/EXAMINE told (RFC 9051 §6.3.2, RFC 7162). */
+typedef struct
+{
+  guint32 exists;
+  guint32 recent;          /* IMAP4rev1 servers only; 0 otherwise */
+  guint32 unseen;          /* first unseen sequence number (IMAP4rev1), 0 if not told */
+  guint32 uidvalidity;
+  guint32 uidnext;         /* 0 if not told */
+  guint64 highestmodseq;   /* 0 with nomodseq or without CONDSTORE */
+  gboolean nomodseq;
+  gboolean read_only;
+  char **flags;
+  char **permanent_flags;
+  /* The server resynchronised from the LbImapQresyncParams: vanished and the changed
+   * FETCHes are the complete difference. FALSE (no QRESYNC, or UIDVALIDITY changed): the
+   * caller must resynchronise the whole mailbox. */
+  gboolean qresync;
+  LbImapSet *vanished;     /* VANISHED (EARLIER) UIDs, or NULL */
+  GPtrArray *changed;      /* LbImapResponse* FETCHes, when no changed_func was given */
+} LbImapMailboxInfo;
+
+void           lb_imap_mailbox_info_free        (LbImapMailboxInfo        *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LbImapMailboxInfo, lb_imap_mailbox_info_free)
+
+void           lb_imap_session_select_async     (LbImapSession            *self,
+                                                 const char               *mailbox,
+                                                 gboolean                  read_only,
+                                                 const LbImapQresyncParams *qresync,
+                                                 LbImapUntaggedFunc        changed_func,
+                                                 gpointer                  changed_data,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+LbImapMailboxInfo *lb_imap_session_select_finish (LbImapSession           *self,
+                                                 GAsyncResult             *result,
+                                                 GError                  **error);
+
+void           lb_imap_session_uid_fetch_async  (LbImapSession            *self,
+                                                 const char               *uid_set,
+                                                 const char               *items,
+                                                 guint64                   changed_since,
+                                                 LbImapUntaggedFunc        untagged_func,
+                                                 gpointer                  untagged_data,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+gboolean       lb_imap_session_uid_fetch_finish (LbImapSession            *self,
+                                                 GAsyncResult             *result,
+                                                 GError                  **error);
+
+typedef enum
+{
+  LB_IMAP_STORE_ADD,      /* +FLAGS */
+  LB_IMAP_STORE_REMOVE,   /* -FLAGS */
+  LB_IMAP_STORE_REPLACE,  /* FLAGS */
+} LbImapStoreAction;
+
+void           lb_imap_session_uid_store_async  (LbImapSession            *self,
+                                                 const char               *uid_set,
+                                                 LbImapStoreAction         action,
+                                                 const char *const        *flags,
+                                                 guint64                   unchanged_since,
+                                                 LbImapUntaggedFunc        untagged_func,
+                                                 gpointer                  untagged_data,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+gboolean       lb_imap_session_uid_store_finish (LbImapSession            *self,
+                                                 GAsyncResult             *result,
+                                                 LbImapSet               **modified,
+                                                 GError                  **error);
+
+void           lb_imap_session_uid_search_async (LbImapSession            *self,
+                                                 const char               *criteria,
+                                                 GCancellable             *cancellable,
+                                                 GAsyncReadyCallback       callback,
+                                                 gpointer                  user_data);
+LbImapSet     *lb_imap_session_uid_search_finish (LbImapSession           *self,
                                                  GAsyncResult             *result,
                                                  GError                  **error);
 
