@@ -24,10 +24,13 @@ LLVMFuzzerTestOneInput (const guint8 *data,
   gsize cut = size > 1 ? data[1] % size : 0;
 
   for (guint i = 0; i < 24; i++)
-    lb_pop3_parser_expect (parser, (LbPop3Expect) (((pattern >> (i % 8)) & 1) + (i % 5 == 4)));
+    lb_pop3_parser_expect (parser, (LbPop3Expect) (i % 7 == 6 ? LB_POP3_EXPECT_AUTH
+                                                   : ((pattern >> (i % 8)) & 1) + (i % 5 == 4)));
   lb_pop3_parser_set_sink (parser, sink, NULL);
   if (lb_pop3_parser_feed (parser, data, cut, NULL))
     lb_pop3_parser_feed (parser, data + cut, size - cut, NULL);
+  (void) lb_pop3_parser_is_idle (parser);
+  (void) lb_pop3_parser_count_ready (parser);
   while ((r = lb_pop3_parser_pop (parser)) != NULL)
     {
       guint32 n;

@@ -206,6 +206,83 @@ test_malformed (void)
   }
 }
 
+/* AUTH (RFC 5034 §4): challenges are responses of their own until the status line. */
+static void
+test_auth_continuations (void)
+{
+  static const char input[] = "+ cj1hYmM=\r\n+\r\n-ERR [AUTH] Authentication failed.\r\n";
+  g_autoptr(LbPop3Parser) parser = lb_pop3_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbPop3Response) first = NULL;
+  g_autoptr(LbPop3Response) second = NULL;
+  g_autoptr(LbPop3Response) last = NULL;
+
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_AUTH);
+  g_assert_true (lb_pop3_parser_feed (parser, (const guint8 *) input, strlen (input), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (lb_pop3_parser_count_ready (parser), ==, 3);
+  first = lb_pop3_parser_pop (parser);
+  second = lb_pop3_parser_pop (parser);
+  last = lb_pop3_parser_pop (parser);
+  g_assert_true (first->continuation);
+  g_assert_cmpstr (first->text, ==, "cj1hYmM=");
+  g_assert_true (second->continuation);
+  g_assert_cmpstr (second->text, ==, "");
+  g_assert_false (last->continuation);
+  g_assert_false (last->ok);
+  g_assert_cmpstr (last->code, ==, "AUTH");
+  g_assert_true (lb_pop3_parser_is_idle (parser));
+
+  /* Outside AUTH, "+ " is not a status line. */
+  assert_fails (LB_POP3_EXPECT_LINE, "+ abc\r\n", 7, LB_POP3_PARSE_ERROR_SYNTAX);
+}
+
+static guint routed_to[8];
+
+/* Records which response each chunk of streamed data belongs to, as a pipelining client
+ * must: the one after those already complete. */
+static gboolean
+route (const guint8 *data,
+       gsize         len,
+       gpointer      user_data,
+       GError      **error)
+{
+  LbPop3Parser *parser = user_data;
+
+  routed_to[lb_pop3_parser_count_ready (parser)] += (guint) len;
+  return TRUE;
+}
+
+static void
+test_count_ready (void)
+{
+  static const char input[] = "+OK\r\n+OK 3 octets\r\nabc\r\n.\r\n+OK\r\n"
+                              "+OK 5 octets\r\nhello\r\n.\r\n+OK\r\npartial";
+  g_autoptr(LbPop3Parser) parser = lb_pop3_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  memset (routed_to, 0, sizeof routed_to);
+  lb_pop3_parser_set_sink (parser, route, parser);
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_LINE);     /* DELE */
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_STREAMED); /* RETR */
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_LINE);     /* DELE */
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_STREAMED); /* RETR */
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_LINE);     /* NOOP */
+  lb_pop3_parser_expect (parser, LB_POP3_EXPECT_LINE);     /* not complete yet */
+  g_assert_true (lb_pop3_parser_feed (parser, (const guint8 *) input, strlen (input), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (routed_to[0], ==, 0);
+  g_assert_cmpuint (routed_to[1], ==, 5);
+  g_assert_cmpuint (routed_to[2], ==, 0);
+  g_assert_cmpuint (routed_to[3], ==, 7);
+  g_assert_cmpuint (lb_pop3_parser_count_ready (parser), ==, 5);
+  g_assert_false (lb_pop3_parser_is_idle (parser));
+  for (guint i = 0; i < 5; i++)
+    lb_pop3_response_free (lb_pop3_parser_pop (parser));
+  /* "partial" is half a line: not idle (after STLS this would be an injection). */
+  g_assert_false (lb_pop3_parser_is_idle (parser));
+}
+
 static void
 test_corpus (void)
 {
@@ -245,6 +322,8 @@ main (int   argc,
   g_test_add_func ("/pop3/parser/any-split", test_any_split);
   g_test_add_func ("/pop3/parser/malformed", test_malformed);
   g_test_add_func ("/pop3/parser/corpus", test_corpus);
+  g_test_add_func ("/pop3/parser/auth-continuations", test_auth_continuations);
+  g_test_add_func ("/pop3/parser/count-ready", test_count_ready);
 
   return g_test_run ();
 }

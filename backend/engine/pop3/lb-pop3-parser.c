@@ -108,6 +108,33 @@ lb_pop3_parser_pop (LbPop3Parser *parser)
   return g_queue_pop_head (&parser->responses);
 }
 
+/**
+ * lb_pop3_parser_count_ready:
+ *
+ * Returns: how many complete responses wait in lb_pop3_parser_pop(). Called from a sink,
+ *   it tells whose data is streaming: the response after those (a pipelining client
+ *   needs it to route RETR data to the right command).
+ */
+guint
+lb_pop3_parser_count_ready (LbPop3Parser *parser)
+{
+  return g_queue_get_length (&parser->responses);
+}
+
+/**
+ * lb_pop3_parser_is_idle:
+ *
+ * Returns: whether every byte fed so far belongs to a response already popped: no partial
+ *   line, no data in progress, nothing waiting. After STLS's +OK, anything else is data
+ *   injected before the TLS handshake (RFC 2595 §4) and must be refused.
+ */
+gboolean
+lb_pop3_parser_is_idle (LbPop3Parser *parser)
+{
+  return parser->line->len == 0 && parser->current == NULL &&
+         g_queue_is_empty (&parser->responses);
+}
+
 static gboolean
 fail (LbPop3Parser  *parser,
       GError       **error,
@@ -137,6 +164,20 @@ status_line (LbPop3Parser  *parser,
                  g_error_new (LB_POP3_PARSE_ERROR, LB_POP3_PARSE_ERROR_UNEXPECTED,
                               _("The POP3 server sent a response nobody asked for")));
   expect = GPOINTER_TO_INT (g_queue_pop_head (&parser->expected));
+
+  /* An AUTH challenge: "+" SP base64 (RFC 5034 §4); "+" alone is read as an empty one.
+   * The exchange goes on, so the expectation stays. */
+  if (expect == LB_POP3_EXPECT_AUTH && line[0] == '+' &&
+      (line[1] == '\0' || line[1] == ' '))
+    {
+      r->ok = TRUE;
+      r->continuation = TRUE;
+      r->text = g_strdup (line[1] == ' ' ? line + 2 : "");
+      g_byte_array_set_size (parser->line, 0);
+      g_queue_push_head (&parser->expected, GINT_TO_POINTER (expect));
+      g_queue_push_tail (&parser->responses, g_steal_pointer (&r));
+      return TRUE;
+    }
 
   if (g_str_has_prefix (line, "+OK"))
     {
@@ -176,7 +217,7 @@ status_line (LbPop3Parser  *parser,
   g_byte_array_set_size (parser->line, 0);
 
   /* -ERR is always a single line (RFC 1939 §3). */
-  if (!r->ok || expect == LB_POP3_EXPECT_LINE)
+  if (!r->ok || expect == LB_POP3_EXPECT_LINE || expect == LB_POP3_EXPECT_AUTH)
     {
       g_queue_push_tail (&parser->responses, g_steal_pointer (&r));
       return TRUE;
@@ -248,9 +289,19 @@ data_bytes (LbPop3Parser  *parser,
           break;
 
         case DATA_MID:
-          if (ch == '\n')
+          {
+            /* The middle of a line: nothing to undo until its end. */
+            const guint8 *lf = memchr (data + i, '\n', len - i);
+
+            if (lf == NULL)
+              {
+                i = len;
+                continue;
+              }
+            i = (gsize) (lf - data);
             parser->data_state = DATA_LINE_START;
-          break;
+            break;
+          }
 
         case DATA_DOT:
           if (ch == '\r')

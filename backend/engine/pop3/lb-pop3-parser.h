@@ -23,6 +23,8 @@ typedef enum
   LB_POP3_EXPECT_LINE,      /* a status line only (USER, PASS, STAT, DELE, QUIT…) */
   LB_POP3_EXPECT_MULTILINE, /* status, then data up to "." kept in memory (CAPA, LIST, UIDL, TOP) */
   LB_POP3_EXPECT_STREAMED,  /* status, then data up to "." handed to the sink (RETR) */
+  LB_POP3_EXPECT_AUTH,      /* AUTH (RFC 5034 §4): "+ challenge" lines, each one a response
+                             * with continuation set, until the final status line */
 } LbPop3Expect;
 
 typedef struct
@@ -32,6 +34,7 @@ typedef struct
   char *text;
   GByteArray *data;    /* MULTILINE: the data, dot-stuffing undone, CRLF kept; else NULL */
   guint64 data_size;   /* bytes of data (also when streamed) */
+  gboolean continuation; /* EXPECT_AUTH: a "+ " challenge (its base64 in text), not the end */
 } LbPop3Response;
 
 void lb_pop3_response_free (LbPop3Response *response);
@@ -57,6 +60,8 @@ gboolean        lb_pop3_parser_feed     (LbPop3Parser   *parser,
                                          gsize           len,
                                          GError        **error);
 LbPop3Response *lb_pop3_parser_pop      (LbPop3Parser   *parser);
+guint           lb_pop3_parser_count_ready (LbPop3Parser *parser);
+gboolean        lb_pop3_parser_is_idle  (LbPop3Parser   *parser);
 
 gboolean        lb_pop3_parse_scan_line (const char     *line,
                                          guint32        *number,
