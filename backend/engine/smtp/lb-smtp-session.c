@@ -1248,13 +1248,6 @@ body_write_cb (GObject      *object,
       read_replies_async (self, 1, g_task_get_cancellable (task), send_replies_cb, task);
       return;
     }
-  if (send->eof)
-    {
-      send->step = SEND_FINAL;
-      read_replies_async (self, send->chunking ? send->bdat_outstanding : 1,
-                          g_task_get_cancellable (task), send_replies_cb, task);
-      return;
-    }
   body_read_next (task);
 }
 
@@ -1281,6 +1274,16 @@ body_flush (GTask *task)
   send->result->bytes_sent += send->out->len;
   bytes = g_byte_array_free_to_bytes (send->out);
   send->out = out_buffer_new (send);
+  if (send->eof)
+    {
+      /* The last of the message: wait for the server's verdict at once, not for the write
+       * to be handed to the kernel first (a failed write fails the read as well). */
+      lb_connection_write_async (self->connection, bytes, NULL, NULL, NULL);
+      send->step = SEND_FINAL;
+      read_replies_async (self, send->chunking ? send->bdat_outstanding : 1,
+                          g_task_get_cancellable (task), send_replies_cb, task);
+      return;
+    }
   lb_connection_write_async (self->connection, bytes, g_task_get_cancellable (task),
                              body_write_cb, task);
 }

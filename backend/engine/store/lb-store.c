@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "lb-store.h"
+#include "lb-store-bodies.h"
 
 /*
  * The index database: accounts, folders and message summaries, in SQLite's WAL mode so
@@ -65,6 +66,86 @@ static const char *const migrations[] = {
   "  message_id TEXT"
   ");"
   "CREATE INDEX messages_by_folder_date ON messages (folder_id, date DESC, id DESC);",
+
+  /* 1 → 2: everything sync, search, threads and offline work need (issue #5). */
+  /* Messages: the server's view (uid, modseq, keywords, internal date), the envelope as
+   * shown and searched, the thread, and where the body stands (body_state: 0 not
+   * downloaded, 1 partial, 2 complete; body_id is its row in the account's bodies
+   * database). */
+  "ALTER TABLE messages ADD COLUMN keywords TEXT NOT NULL DEFAULT '';"
+  "ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE messages ADD COLUMN internal_date INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE messages ADD COLUMN sender_address TEXT NOT NULL DEFAULT '';"
+  "ALTER TABLE messages ADD COLUMN recipients TEXT NOT NULL DEFAULT '';"
+  "ALTER TABLE messages ADD COLUMN in_reply_to TEXT;"
+  "ALTER TABLE messages ADD COLUMN has_attachment INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE messages ADD COLUMN thread_id INTEGER;"
+  "ALTER TABLE messages ADD COLUMN body_state INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE messages ADD COLUMN body_id INTEGER;"
+  "ALTER TABLE messages ADD COLUMN import_key TEXT;"
+  "CREATE UNIQUE INDEX messages_by_import_key ON messages (folder_id, import_key)"
+  "  WHERE import_key IS NOT NULL;"
+  "CREATE UNIQUE INDEX messages_by_uid ON messages (folder_id, uid) WHERE uid IS NOT NULL;"
+  "CREATE INDEX messages_by_thread ON messages (thread_id, date);"
+  "CREATE INDEX messages_by_message_id ON messages (message_id) WHERE message_id IS NOT NULL;"
+  /* Folder counters kept by triggers, so unread counts cost nothing at any size. */
+  "ALTER TABLE folders ADD COLUMN total INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE folders ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE folders ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;"
+  "UPDATE folders SET"
+  "  total = (SELECT count(*) FROM messages m WHERE m.folder_id = folders.id),"
+  "  unread = (SELECT count(*) FROM messages m WHERE m.folder_id = folders.id"
+  "            AND (m.flags & 1) = 0);"
+  "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN"
+  "  UPDATE folders SET total = total + 1, unread = unread + ((NEW.flags & 1) = 0)"
+  "  WHERE id = NEW.folder_id;"
+  "END;"
+  "CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN"
+  "  UPDATE folders SET total = total - 1, unread = unread - ((OLD.flags & 1) = 0)"
+  "  WHERE id = OLD.folder_id;"
+  "END;"
+  "CREATE TRIGGER messages_count_update AFTER UPDATE OF flags, folder_id ON messages BEGIN"
+  "  UPDATE folders SET total = total - 1, unread = unread - ((OLD.flags & 1) = 0)"
+  "  WHERE id = OLD.folder_id;"
+  "  UPDATE folders SET total = total + 1, unread = unread + ((NEW.flags & 1) = 0)"
+  "  WHERE id = NEW.folder_id;"
+  "END;"
+  /* Threads (JWZ): every Message-ID a message names (its own, In-Reply-To, References)
+   * maps to its thread, so a new message joins or merges threads by lookup, never by
+   * rethreading the folder. Subjects catch replies whose references were lost. */
+  "CREATE TABLE thread_ids ("
+  "  account_id TEXT NOT NULL,"
+  "  message_id TEXT NOT NULL,"
+  "  thread_id INTEGER NOT NULL,"
+  "  PRIMARY KEY (account_id, message_id)"
+  ") WITHOUT ROWID;"
+  "CREATE INDEX thread_ids_by_thread ON thread_ids (thread_id);"
+  "CREATE TABLE thread_subjects ("
+  "  account_id TEXT NOT NULL,"
+  "  subject TEXT NOT NULL,"
+  "  thread_id INTEGER NOT NULL,"
+  "  date INTEGER NOT NULL,"
+  "  PRIMARY KEY (account_id, subject)"
+  ") WITHOUT ROWID;"
+  "CREATE TABLE threads (id INTEGER PRIMARY KEY);"
+  "UPDATE messages SET thread_id = id WHERE thread_id IS NULL;"
+  "INSERT INTO threads (id) SELECT id FROM messages;"
+  /* Full-text search (FTS5): the row id is the message's. */
+  "CREATE VIRTUAL TABLE messages_fts USING fts5 ("
+  "  subject, sender, recipients, body,"
+  "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'"
+  ");"
+  "INSERT INTO messages_fts (rowid, subject, sender, recipients, body)"
+  "  SELECT id, subject, sender, '', preview FROM messages;"
+  /* Offline operations not yet done on the server, in order (issue #6 replays them). */
+  "CREATE TABLE journal ("
+  "  id INTEGER PRIMARY KEY,"
+  "  account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+  "  kind TEXT NOT NULL,"
+  "  folder_id INTEGER,"
+  "  payload TEXT NOT NULL DEFAULT '',"
+  "  created INTEGER NOT NULL"
+  ");",
 };
 
 static const struct
@@ -278,6 +359,20 @@ ensure_local_folders (LbStore  *self,
   if (rc != SQLITE_DONE)
     goto fail;
   sqlite3_finalize (stmt);
+  stmt = NULL;
+
+  /* Its own thread, and searchable like any other message. */
+  if (!exec_sql (self,
+                 "INSERT INTO threads (id) SELECT id FROM messages WHERE thread_id IS NULL;"
+                 "UPDATE messages SET thread_id = id WHERE thread_id IS NULL;"
+                 "INSERT INTO messages_fts (rowid, subject, sender, recipients, body)"
+                 "  SELECT id, subject, sender, '', preview FROM messages"
+                 "  WHERE id NOT IN (SELECT rowid FROM messages_fts);",
+                 _("create"), error))
+    {
+      sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
 
   return exec_sql (self, "COMMIT", _("create"), error);
 
@@ -487,9 +582,7 @@ lb_store_list_folders (LbStore  *self,
   g_mutex_lock (&self->lock);
   rc = sqlite3_prepare_v2 (self->db,
                            "SELECT f.id, a.id, a.kind, a.display_name, f.name, f.role,"
-                           "  (SELECT count(*) FROM messages m WHERE m.folder_id = f.id),"
-                           "  (SELECT count(*) FROM messages m WHERE m.folder_id = f.id"
-                           "     AND (m.flags & 1) = 0) "
+                           "  f.total, f.unread "
                            "FROM folders f JOIN accounts a ON a.id = f.account_id "
                            "ORDER BY a.sort_order, a.display_name, a.id,"
                            "  CASE f.role WHEN 'inbox' THEN 0 WHEN 'drafts' THEN 1"
@@ -559,6 +652,108 @@ lb_store_list_messages (LbStore  *self,
     rc = sqlite3_bind_int64 (stmt, 2, limit);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, 3, offset);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (messages,
+                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
+                                               sqlite3_column_int64 (stmt, 1),
+                                               sqlite3_column_int64 (stmt, 2),
+                                               (const char *) sqlite3_column_text (stmt, 3),
+                                               (const char *) sqlite3_column_text (stmt, 4),
+                                               (const char *) sqlite3_column_text (stmt, 5),
+                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+}
+
+/**
+ * lb_store_open_body:
+ *
+ * Opens a message's raw bytes for reading (a seekable stream over the stored blob, in
+ * its own snapshot: the writer never changes what it reads).
+ *
+ * Returns: (transfer full): the stream, or %NULL with @error set
+ *   (%LB_STORE_ERROR_NOT_FOUND when the message is unknown or its body not downloaded)
+ */
+GInputStream *
+lb_store_open_body (LbStore  *self,
+                    gint64    message_id,
+                    GError  **error)
+{
+  g_autofree char *account = NULL;
+  g_autofree char *path = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 body_id = 0;
+  int state = 0;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT m.body_state, m.body_id, f.account_id FROM messages m "
+                           "JOIN folders f ON f.id = m.folder_id WHERE m.id = ?1",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 1, message_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      state = sqlite3_column_int (stmt, 0);
+      body_id = sqlite3_column_int64 (stmt, 1);
+      account = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+    }
+  else if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return NULL;
+  if (account == NULL || state != 2 || body_id == 0)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   account == NULL ? _("The message is not in the mail store")
+                                   : _("The message has not been downloaded yet"));
+      return NULL;
+    }
+  path = lb_store_bodies_path (self->data_dir, account);
+  return lb_blob_input_stream_new (path, body_id, error);
+}
+
+/**
+ * lb_store_list_thread:
+ *
+ * Returns: (transfer full) (element-type LbMessageSummary): every message of the
+ *   thread @message_id belongs to, in any folder of its account, oldest first
+ */
+GPtrArray *
+lb_store_list_thread (LbStore  *self,
+                      gint64    message_id,
+                      GError  **error)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT id, folder_id, date, sender, subject, preview, flags "
+                           "FROM messages WHERE thread_id = "
+                           "  (SELECT thread_id FROM messages WHERE id = ?1) "
+                           "ORDER BY date, id",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 1, message_id);
   while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       g_ptr_array_add (messages,

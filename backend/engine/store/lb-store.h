@@ -79,4 +79,11 @@ GPtrArray  *lb_store_list_messages_finish (LbStore              *self,
                                            GAsyncResult         *result,
                                            GError              **error);
 
+GInputStream *lb_store_open_body            (LbStore              *self,
+                                           gint64                message_id,
+                                           GError              **error);
+GPtrArray  *lb_store_list_thread          (LbStore              *self,
+                                           gint64                message_id,
+                                           GError              **error);
+
 G_END_DECLS

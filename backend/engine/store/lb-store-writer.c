@@ -1,0 +1,1305 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lb-store"
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "lb-store.h"
+#include "lb-store-bodies.h"
+#include "lb-store-writer.h"
+
+/*
+ * The store's one writer (DESIGN.md): a thread fed by a queue. It takes every job waiting
+ * (up to MAX_BATCH) and commits them together, so one commit covers many messages.
+ *
+ * A message with a body is written in two commits, in this order:
+ *   1. its body into the account's bodies database;
+ *   2. its index row, FTS row and thread links into the index database.
+ * SQLite commits attached WAL databases one by one, not as a set, so the order is what
+ * keeps the promise: an indexed message always has its complete body. A crash between
+ * the two leaves only a body nobody refers to, which the next writer removes when it
+ * starts. Deleting goes the other way round (index first, body after).
+ */
+
+#define MAX_BATCH 512
+
+typedef enum
+{
+  JOB_ENSURE_FOLDER,
+  JOB_ADD,
+  JOB_SET_FLAGS,
+  JOB_DELETE,
+  JOB_STOP,
+} JobKind;
+
+typedef struct
+{
+  JobKind kind;
+  GTask *task;
+  GError *error;
+  gint64 result;
+
+  char *account_id;
+  char *account_kind;
+  char *account_name;
+  char *folder_name;
+  LbFolderRole role;
+
+  LbStoreMessage *message;
+  GInputStream *body;
+  goffset body_size;
+  char *body_account; /* the bodies database the body went to */
+  gint64 body_id;
+  gboolean body_used;
+
+  gint64 message_id;
+  LbMessageFlags set;
+  LbMessageFlags clear;
+} Job;
+
+/* What the writer thread works with. It holds its own reference: the GObject may be
+ * finalized in the writer thread itself (when the last task referring to it is freed
+ * there), and then the thread finishes on its own instead of being joined. */
+typedef struct
+{
+  gint ref_count;
+  char *data_dir;
+  char *index_path;
+  sqlite3 *db;
+  GHashTable *statements; /* SQL → sqlite3_stmt*, writer thread only */
+  GHashTable *bodies;     /* account id → sqlite3*, writer thread only */
+  GAsyncQueue *queue;
+  guint64 commits;
+} Core;
+
+struct _LbStoreWriter
+{
+  GObject parent_instance;
+
+  Core *core;
+  GThread *thread;
+  gboolean closed;
+};
+
+static void
+close_bodies (gpointer data)
+{
+  sqlite3_close_v2 (data);
+}
+
+static Core *
+core_new (void)
+{
+  Core *core = g_new0 (Core, 1);
+
+  core->ref_count = 1;
+  core->statements = g_hash_table_new (g_str_hash, g_str_equal);
+  core->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, close_bodies);
+  core->queue = g_async_queue_new ();
+  return core;
+}
+
+static void
+core_unref (Core *core)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!g_atomic_int_dec_and_test (&core->ref_count))
+    return;
+  g_hash_table_iter_init (&iter, core->statements);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    sqlite3_finalize (value);
+  g_hash_table_unref (core->statements);
+  g_hash_table_unref (core->bodies);
+  if (core->db != NULL)
+    sqlite3_close_v2 (core->db);
+  g_async_queue_unref (core->queue);
+  g_free (core->data_dir);
+  g_free (core->index_path);
+  g_free (core);
+}
+
+G_DEFINE_FINAL_TYPE (LbStoreWriter, lb_store_writer, G_TYPE_OBJECT)
+
+LbStoreMessage *
+lb_store_message_new (void)
+{
+  return g_new0 (LbStoreMessage, 1);
+}
+
+void
+lb_store_message_free (LbStoreMessage *m)
+{
+  if (m == NULL)
+    return;
+  g_free (m->keywords);
+  g_free (m->sender);
+  g_free (m->sender_address);
+  g_free (m->recipients);
+  g_free (m->subject);
+  g_free (m->preview);
+  g_free (m->message_id);
+  g_free (m->in_reply_to);
+  g_strfreev (m->references);
+  g_free (m->body_text);
+  g_free (m->import_key);
+  g_free (m);
+}
+
+static gboolean
+unref_task (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+job_free (Job *job)
+{
+  /* The task holds the writer; its last reference must not go in the writer thread (the
+   * writer's finalize joins that thread), so the caller's context drops it. */
+  if (job->task != NULL)
+    {
+      GTask *task = g_steal_pointer (&job->task);
+
+      g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT, unref_task, task,
+                                  NULL);
+    }
+  g_clear_error (&job->error);
+  g_free (job->account_id);
+  g_free (job->account_kind);
+  g_free (job->account_name);
+  g_free (job->folder_name);
+  lb_store_message_free (job->message);
+  g_clear_object (&job->body);
+  g_free (job->body_account);
+  g_free (job);
+}
+
+/* ---- SQL helpers (writer thread) -------------------------------------------------- */
+
+static gboolean
+db_error (Core           *self,
+          sqlite3        *db,
+          int             rc,
+          GError        **error)
+{
+  int code = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB
+               ? LB_STORE_ERROR_CORRUPT
+             : (rc & 0xff) == SQLITE_BUSY ? LB_STORE_ERROR_BUSY
+             : (rc & 0xff) == SQLITE_CONSTRAINT ? LB_STORE_ERROR_NOT_FOUND : LB_STORE_ERROR_IO;
+
+  g_set_error (error, LB_STORE_ERROR, code, _("Could not write to the mail store “%s”: %s"),
+               self->index_path, sqlite3_errmsg (db));
+  return FALSE;
+}
+
+/* A cached statement, reset and unbound. */
+static sqlite3_stmt *
+stmt (Core           *self,
+      const char     *sql,
+      GError        **error)
+{
+  sqlite3_stmt *s = g_hash_table_lookup (self->statements, sql);
+  int rc;
+
+  if (s != NULL)
+    {
+      sqlite3_reset (s);
+      sqlite3_clear_bindings (s);
+      return s;
+    }
+  rc = sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+  if (rc != SQLITE_OK)
+    {
+      db_error (self, self->db, rc, error);
+      return NULL;
+    }
+  g_hash_table_insert (self->statements, (gpointer) sql, s);
+  return s;
+}
+
+static gboolean
+exec (Core           *self,
+      sqlite3        *db,
+      const char     *sql,
+      GError        **error)
+{
+  int rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+
+  if (rc != SQLITE_OK)
+    return db_error (self, db, rc, error);
+  return TRUE;
+}
+
+static void
+bind_text (sqlite3_stmt *s,
+           int           index,
+           const char   *text)
+{
+  sqlite3_bind_text (s, index, text != NULL ? text : "", -1, SQLITE_STATIC);
+}
+
+/* Steps a statement that returns no row. */
+static gboolean
+run (Core           *self,
+     sqlite3_stmt   *s,
+     GError        **error)
+{
+  int rc = sqlite3_step (s);
+
+  sqlite3_reset (s);
+  if (rc != SQLITE_DONE)
+    return db_error (self, self->db, rc, error);
+  return TRUE;
+}
+
+/* ---- threads ---------------------------------------------------------------------- */
+
+static gboolean
+strip_reply_prefix (const char **p)
+{
+  static const char *const prefixes[] = { "re", "fwd", "fw", "aw", "sv", "vs", "antw", "wg", "tr" };
+  const char *s = *p;
+
+  while (g_ascii_isspace (*s))
+    s++;
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+    {
+      gsize len = strlen (prefixes[i]);
+      const char *q = s + len;
+
+      if (g_ascii_strncasecmp (s, prefixes[i], len) != 0)
+        continue;
+      /* "Re[2]:" and "Re(2):" as some clients write them. */
+      if (*q == '[' || *q == '(')
+        {
+          char close = *q == '[' ? ']' : ')';
+
+          q++;
+          while (g_ascii_isdigit (*q))
+            q++;
+          if (*q++ != close)
+            continue;
+        }
+      while (*q == ' ')
+        q++;
+      if (*q == ':')
+        {
+          *p = q + 1;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/**
+ * lb_store_base_subject:
+ *
+ * Returns: (transfer full): the subject without reply and forward prefixes, whitespace
+ *   collapsed, case folded: what replies to one message have in common
+ */
+char *
+lb_store_base_subject (const char *subject)
+{
+  const char *p = subject != NULL ? subject : "";
+  g_autoptr(GString) out = g_string_new (NULL);
+  gboolean space = FALSE;
+
+  while (strip_reply_prefix (&p))
+    ;
+  for (; *p != '\0'; p++)
+    {
+      if (g_ascii_isspace (*p))
+        {
+          space = out->len > 0;
+          continue;
+        }
+      if (space)
+        g_string_append_c (out, ' ');
+      space = FALSE;
+      g_string_append_c (out, *p);
+    }
+  if (!g_utf8_validate (out->str, (gssize) out->len, NULL))
+    return g_strdup (out->str[0] != '\0' ? "?" : "");
+  return g_utf8_casefold (out->str, (gssize) out->len);
+}
+
+static gboolean
+is_reply_subject (const char *subject)
+{
+  const char *p = subject != NULL ? subject : "";
+
+  return strip_reply_prefix (&p);
+}
+
+static gboolean
+merge_thread (Core           *self,
+              gint64          from,
+              gint64          into,
+              GError        **error)
+{
+  static const char *const sql[] = {
+    "UPDATE messages SET thread_id = ?2 WHERE thread_id = ?1",
+    "UPDATE thread_ids SET thread_id = ?2 WHERE thread_id = ?1",
+    "UPDATE thread_subjects SET thread_id = ?2 WHERE thread_id = ?1",
+    "DELETE FROM threads WHERE id = ?1 AND ?2 IS NOT NULL",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sql); i++)
+    {
+      sqlite3_stmt *s = stmt (self, sql[i], error);
+
+      if (s == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (s, 1, from);
+      sqlite3_bind_int64 (s, 2, into);
+      if (!run (self, s, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* JWZ threading, incrementally: the message joins the thread of any Message-ID it names
+ * (its own, In-Reply-To, References), threads it joins are merged, and a reply whose
+ * references lead nowhere joins the thread of its subject. */
+static gint64
+assign_thread (Core                  *self,
+               const char            *account_id,
+               const LbStoreMessage  *m,
+               GError               **error)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new ();
+  g_autoptr(GArray) found = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autofree char *base = lb_store_base_subject (m->subject);
+  gboolean reply = is_reply_subject (m->subject);
+  sqlite3_stmt *s;
+  gint64 thread = 0;
+
+  if (m->message_id != NULL && m->message_id[0] != '\0')
+    g_ptr_array_add (ids, m->message_id);
+  if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0')
+    g_ptr_array_add (ids, m->in_reply_to);
+  for (guint i = 0; m->references != NULL && m->references[i] != NULL; i++)
+    if (m->references[i][0] != '\0')
+      g_ptr_array_add (ids, m->references[i]);
+
+  for (guint i = 0; i < ids->len; i++)
+    {
+      if ((s = stmt (self, "SELECT thread_id FROM thread_ids WHERE account_id = ?1 AND "
+                           "message_id = ?2", error)) == NULL)
+        return 0;
+      bind_text (s, 1, account_id);
+      bind_text (s, 2, g_ptr_array_index (ids, i));
+      if (sqlite3_step (s) == SQLITE_ROW)
+        {
+          gint64 t = sqlite3_column_int64 (s, 0);
+          gboolean seen = FALSE;
+
+          for (guint j = 0; j < found->len; j++)
+            seen = seen || g_array_index (found, gint64, j) == t;
+          if (!seen)
+            g_array_append_val (found, t);
+        }
+      sqlite3_reset (s);
+    }
+
+  if (found->len == 0 && reply && base[0] != '\0')
+    {
+      if ((s = stmt (self, "SELECT thread_id FROM thread_subjects WHERE account_id = ?1 AND "
+                           "subject = ?2", error)) == NULL)
+        return 0;
+      bind_text (s, 1, account_id);
+      bind_text (s, 2, base);
+      if (sqlite3_step (s) == SQLITE_ROW)
+        {
+          gint64 t = sqlite3_column_int64 (s, 0);
+
+          g_array_append_val (found, t);
+        }
+      sqlite3_reset (s);
+    }
+
+  if (found->len == 0)
+    {
+      if ((s = stmt (self, "INSERT INTO threads DEFAULT VALUES", error)) == NULL ||
+          !run (self, s, error))
+        return 0;
+      thread = sqlite3_last_insert_rowid (self->db);
+    }
+  else
+    {
+      thread = g_array_index (found, gint64, 0);
+      for (guint j = 1; j < found->len; j++)
+        thread = MIN (thread, g_array_index (found, gint64, j));
+      for (guint j = 0; j < found->len; j++)
+        if (g_array_index (found, gint64, j) != thread &&
+            !merge_thread (self, g_array_index (found, gint64, j), thread, error))
+          return 0;
+    }
+
+  for (guint i = 0; i < ids->len; i++)
+    {
+      if ((s = stmt (self, "INSERT OR REPLACE INTO thread_ids (account_id, message_id, "
+                           "thread_id) VALUES (?1, ?2, ?3)", error)) == NULL)
+        return 0;
+      bind_text (s, 1, account_id);
+      bind_text (s, 2, g_ptr_array_index (ids, i));
+      sqlite3_bind_int64 (s, 3, thread);
+      if (!run (self, s, error))
+        return 0;
+    }
+  if (base[0] != '\0')
+    {
+      /* The first message of a subject names its thread; replies only fill a gap. */
+      if ((s = stmt (self, reply ? "INSERT OR IGNORE INTO thread_subjects (account_id, subject, "
+                                   "thread_id, date) VALUES (?1, ?2, ?3, ?4)"
+                                 : "INSERT OR REPLACE INTO thread_subjects (account_id, subject, "
+                                   "thread_id, date) VALUES (?1, ?2, ?3, ?4)", error)) == NULL)
+        return 0;
+      bind_text (s, 1, account_id);
+      bind_text (s, 2, base);
+      sqlite3_bind_int64 (s, 3, thread);
+      sqlite3_bind_int64 (s, 4, m->date);
+      if (!run (self, s, error))
+        return 0;
+    }
+  return thread;
+}
+
+/* ---- jobs (writer thread, inside the index transaction) --------------------------- */
+
+static char *
+folder_account (Core           *self,
+                gint64          folder_id,
+                GError        **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT account_id FROM folders WHERE id = ?1", error);
+  char *account = NULL;
+
+  if (s == NULL)
+    return NULL;
+  sqlite3_bind_int64 (s, 1, folder_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    account = g_strdup ((const char *) sqlite3_column_text (s, 0));
+  sqlite3_reset (s);
+  if (account == NULL)
+    g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                 _("There is no folder %lld in the mail store"), (long long) folder_id);
+  return account;
+}
+
+static gboolean
+do_ensure_folder (Core           *self,
+                  Job            *job,
+                  GError        **error)
+{
+  sqlite3_stmt *s;
+
+  if ((s = stmt (self, "INSERT OR IGNORE INTO accounts (id, kind, display_name) "
+                       "VALUES (?1, ?2, ?3)", error)) == NULL)
+    return FALSE;
+  bind_text (s, 1, job->account_id);
+  bind_text (s, 2, job->account_kind);
+  bind_text (s, 3, job->account_name);
+  if (!run (self, s, error))
+    return FALSE;
+  if ((s = stmt (self, "INSERT OR IGNORE INTO folders (account_id, name, role) "
+                       "VALUES (?1, ?2, ?3)", error)) == NULL)
+    return FALSE;
+  bind_text (s, 1, job->account_id);
+  bind_text (s, 2, job->folder_name);
+  if (job->role == LB_FOLDER_ROLE_NONE)
+    sqlite3_bind_null (s, 3);
+  else
+    sqlite3_bind_text (s, 3, lb_folder_role_to_string (job->role), -1, SQLITE_STATIC);
+  if (!run (self, s, error))
+    return FALSE;
+  if ((s = stmt (self, "SELECT id FROM folders WHERE account_id = ?1 AND name = ?2", error)) ==
+      NULL)
+    return FALSE;
+  bind_text (s, 1, job->account_id);
+  bind_text (s, 2, job->folder_name);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    job->result = sqlite3_column_int64 (s, 0);
+  sqlite3_reset (s);
+  return job->result != 0 || db_error (self, self->db, SQLITE_ERROR, error);
+}
+
+/* An existing row for the same server message or the same imported content. */
+static gint64
+find_existing (Core                  *self,
+               const LbStoreMessage  *m,
+               gint                  *body_state,
+               GError               **error)
+{
+  sqlite3_stmt *s;
+  gint64 id = 0;
+
+  if (m->uid != 0)
+    s = stmt (self, "SELECT id, body_state FROM messages WHERE folder_id = ?1 AND uid = ?2",
+              error);
+  else if (m->import_key != NULL)
+    s = stmt (self, "SELECT id, body_state FROM messages WHERE folder_id = ?1 AND "
+                    "import_key = ?2", error);
+  else
+    return 0;
+  if (s == NULL)
+    return -1;
+  sqlite3_bind_int64 (s, 1, m->folder_id);
+  if (m->uid != 0)
+    sqlite3_bind_int64 (s, 2, m->uid);
+  else
+    bind_text (s, 2, m->import_key);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      id = sqlite3_column_int64 (s, 0);
+      *body_state = sqlite3_column_int (s, 1);
+    }
+  sqlite3_reset (s);
+  return id;
+}
+
+static gboolean
+do_add (Core           *self,
+        Job            *job,
+        GError        **error)
+{
+  LbStoreMessage *m = job->message;
+  g_autofree char *account = folder_account (self, m->folder_id, error);
+  g_autofree char *sender_text = NULL;
+  sqlite3_stmt *s;
+  gint body_state = 0;
+  gint64 existing;
+  gint64 thread;
+  gint64 id;
+
+  if (account == NULL)
+    return FALSE;
+  existing = find_existing (self, m, &body_state, error);
+  if (existing < 0)
+    return FALSE;
+  if (existing > 0)
+    {
+      /* Seen before: the server's flags win; a body arriving now completes the row. */
+      if ((s = stmt (self, "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4 "
+                           "WHERE id = ?1", error)) == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (s, 1, existing);
+      sqlite3_bind_int (s, 2, (int) m->flags);
+      bind_text (s, 3, m->keywords);
+      sqlite3_bind_int64 (s, 4, (sqlite3_int64) m->modseq);
+      if (!run (self, s, error))
+        return FALSE;
+      if (job->body_id != 0 && body_state != 2)
+        {
+          if ((s = stmt (self, "UPDATE messages SET body_state = 2, body_id = ?2 WHERE id = ?1",
+                         error)) == NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, existing);
+          sqlite3_bind_int64 (s, 2, job->body_id);
+          if (!run (self, s, error))
+            return FALSE;
+          job->body_used = TRUE;
+        }
+      if (m->body_text != NULL && body_state != 2)
+        {
+          if ((s = stmt (self, "UPDATE messages_fts SET body = ?2 WHERE rowid = ?1", error)) ==
+              NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, existing);
+          bind_text (s, 2, m->body_text);
+          if (!run (self, s, error))
+            return FALSE;
+        }
+      job->result = existing;
+      return TRUE;
+    }
+
+  thread = assign_thread (self, account, m, error);
+  if (thread == 0)
+    return FALSE;
+
+  if ((s = stmt (self,
+                 "INSERT INTO messages (folder_id, uid, flags, keywords, modseq, internal_date, "
+                 "  date, sender, sender_address, recipients, subject, preview, message_id, "
+                 "  in_reply_to, has_attachment, size, thread_id, body_state, body_id, "
+                 "  import_key) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                 "  ?16, ?17, ?18, ?19, ?20)", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, m->folder_id);
+  if (m->uid != 0)
+    sqlite3_bind_int64 (s, 2, m->uid);
+  sqlite3_bind_int (s, 3, (int) m->flags);
+  bind_text (s, 4, m->keywords);
+  sqlite3_bind_int64 (s, 5, (sqlite3_int64) m->modseq);
+  sqlite3_bind_int64 (s, 6, m->internal_date);
+  sqlite3_bind_int64 (s, 7, m->date);
+  bind_text (s, 8, m->sender);
+  bind_text (s, 9, m->sender_address);
+  bind_text (s, 10, m->recipients);
+  bind_text (s, 11, m->subject);
+  bind_text (s, 12, m->preview);
+  if (m->message_id != NULL)
+    bind_text (s, 13, m->message_id);
+  if (m->in_reply_to != NULL)
+    bind_text (s, 14, m->in_reply_to);
+  sqlite3_bind_int (s, 15, m->has_attachment ? 1 : 0);
+  sqlite3_bind_int64 (s, 16, (sqlite3_int64) m->size);
+  sqlite3_bind_int64 (s, 17, thread);
+  sqlite3_bind_int (s, 18, job->body_id != 0 ? 2 : 0);
+  if (job->body_id != 0)
+    sqlite3_bind_int64 (s, 19, job->body_id);
+  if (m->import_key != NULL)
+    bind_text (s, 20, m->import_key);
+  if (!run (self, s, error))
+    return FALSE;
+  id = sqlite3_last_insert_rowid (self->db);
+  job->body_used = job->body_id != 0;
+
+  sender_text = g_strconcat (m->sender != NULL ? m->sender : "", " ",
+                             m->sender_address != NULL ? m->sender_address : "", NULL);
+  if ((s = stmt (self, "INSERT INTO messages_fts (rowid, subject, sender, recipients, body) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, id);
+  bind_text (s, 2, m->subject);
+  bind_text (s, 3, sender_text);
+  bind_text (s, 4, m->recipients);
+  bind_text (s, 5, m->body_text != NULL ? m->body_text : m->preview);
+  if (!run (self, s, error))
+    return FALSE;
+
+  job->result = id;
+  return TRUE;
+}
+
+static gboolean
+do_set_flags (Core           *self,
+              Job            *job,
+              GError        **error)
+{
+  sqlite3_stmt *s = stmt (self, "UPDATE messages SET flags = (flags | ?2) & ~?3 WHERE id = ?1",
+                          error);
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  sqlite3_bind_int (s, 2, (int) job->set);
+  sqlite3_bind_int (s, 3, (int) job->clear);
+  if (!run (self, s, error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   _("There is no message %lld in the mail store"), (long long) job->message_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+do_delete (Core           *self,
+           Job            *job,
+           GError        **error)
+{
+  sqlite3_stmt *s;
+  gint64 body_id = 0;
+  g_autofree char *account = NULL;
+
+  if ((s = stmt (self, "SELECT m.body_id, f.account_id FROM messages m JOIN folders f "
+                       "ON f.id = m.folder_id WHERE m.id = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      body_id = sqlite3_column_int64 (s, 0);
+      account = g_strdup ((const char *) sqlite3_column_text (s, 1));
+    }
+  sqlite3_reset (s);
+  if (account == NULL)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   _("There is no message %lld in the mail store"), (long long) job->message_id);
+      return FALSE;
+    }
+  if ((s = stmt (self, "DELETE FROM messages WHERE id = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  if (!run (self, s, error))
+    return FALSE;
+  if ((s = stmt (self, "DELETE FROM messages_fts WHERE rowid = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  if (!run (self, s, error))
+    return FALSE;
+  /* The body goes after the index commits (see the top of this file). */
+  job->body_id = body_id;
+  job->body_account = g_steal_pointer (&account);
+  return TRUE;
+}
+
+/* ---- bodies (writer thread) ------------------------------------------------------- */
+
+static sqlite3 *
+bodies_db (Core           *self,
+           const char     *account_id,
+           GError        **error)
+{
+  sqlite3 *db = g_hash_table_lookup (self->bodies, account_id);
+  g_autofree char *path = NULL;
+
+  if (db != NULL)
+    return db;
+  path = lb_store_bodies_path (self->data_dir, account_id);
+  db = lb_store_bodies_open (path, TRUE, error);
+  if (db != NULL)
+    g_hash_table_insert (self->bodies, g_strdup (account_id), db);
+  return db;
+}
+
+/* Removes bodies no index row refers to: what a crash between the two commits leaves. */
+static gboolean
+collect_orphans (Core           *self,
+                 const char     *account_id,
+                 GError        **error)
+{
+  sqlite3 *db = bodies_db (self, account_id, error);
+  g_autofree char *path = lb_store_bodies_path (self->data_dir, account_id);
+  char *attach;
+  sqlite3_stmt *s = NULL;
+  gboolean attached;
+  int rc;
+
+  if (db == NULL)
+    return FALSE;
+  attach = sqlite3_mprintf ("ATTACH DATABASE %Q AS idx", self->index_path);
+  attached = exec (self, db, attach, error);
+  sqlite3_free (attach);
+  if (!attached)
+    return FALSE;
+  rc = sqlite3_prepare_v2 (db,
+                           "DELETE FROM main.bodies WHERE id NOT IN ("
+                           "  SELECT m.body_id FROM idx.messages m JOIN idx.folders f"
+                           "  ON f.id = m.folder_id"
+                           "  WHERE f.account_id = ?1 AND m.body_id IS NOT NULL)",
+                           -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text (s, 1, account_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (s);
+  sqlite3_finalize (s);
+  if (rc == SQLITE_DONE && sqlite3_changes (db) > 0)
+    g_debug ("Removed %d unreferenced bodies from %s", sqlite3_changes (db), path);
+  sqlite3_exec (db, "DETACH DATABASE idx", NULL, NULL, NULL);
+  if (rc != SQLITE_DONE)
+    return db_error (self, db, rc, error);
+  return TRUE;
+}
+
+/* ---- the thread ------------------------------------------------------------------- */
+
+static void
+fail_job (Job    *job,
+          GError *error)
+{
+  if (job->error == NULL)
+    job->error = error;
+  else
+    g_error_free (error);
+}
+
+static void
+write_bodies (Core          *self,
+              GPtrArray     *batch)
+{
+  g_autoptr(GHashTable) open = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Job *job = g_ptr_array_index (batch, i);
+      GError *error = NULL;
+      g_autofree char *path = NULL;
+      sqlite3 *db;
+      char *account;
+
+      if (job->kind != JOB_ADD || job->body == NULL || job->error != NULL)
+        continue;
+      account = folder_account (self, job->message->folder_id, &error);
+      if (account == NULL)
+        {
+          fail_job (job, error);
+          continue;
+        }
+      job->body_account = account;
+      db = bodies_db (self, account, &error);
+      if (db == NULL)
+        {
+          fail_job (job, error);
+          continue;
+        }
+      if (!g_hash_table_contains (open, account))
+        {
+          if (!exec (self, db, "BEGIN IMMEDIATE", &error))
+            {
+              fail_job (job, error);
+              continue;
+            }
+          g_hash_table_insert (open, account, db);
+        }
+      path = lb_store_bodies_path (self->data_dir, account);
+      sqlite3_exec (db, "SAVEPOINT body", NULL, NULL, NULL);
+      job->body_id = lb_store_bodies_write (db, path, job->body, job->body_size,
+                                            g_task_get_cancellable (job->task), &error);
+      if (job->body_id == 0)
+        {
+          sqlite3_exec (db, "ROLLBACK TO body", NULL, NULL, NULL);
+          fail_job (job, error);
+        }
+      sqlite3_exec (db, "RELEASE body", NULL, NULL, NULL);
+    }
+
+  g_hash_table_iter_init (&iter, open);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GError *error = NULL;
+
+      if (exec (self, value, "COMMIT", &error))
+        continue;
+      sqlite3_exec (value, "ROLLBACK", NULL, NULL, NULL);
+      for (guint i = 0; i < batch->len; i++)
+        {
+          Job *job = g_ptr_array_index (batch, i);
+
+          if (job->kind == JOB_ADD && g_strcmp0 (job->body_account, key) == 0 &&
+              job->body_id != 0)
+            {
+              job->body_id = 0;
+              fail_job (job, g_error_copy (error));
+            }
+        }
+      g_error_free (error);
+    }
+}
+
+/* After the index commit: bodies of deleted messages, and bodies whose index row was not
+ * written (their job failed). Failure here only leaves orphans for the next start. */
+static void
+drop_bodies (Core          *self,
+             GPtrArray     *batch)
+{
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Job *job = g_ptr_array_index (batch, i);
+      g_autofree char *path = NULL;
+      sqlite3 *db;
+
+      if (job->body_id == 0 || job->body_account == NULL ||
+          (job->kind == JOB_ADD && job->body_used))
+        continue;
+      if (job->kind == JOB_DELETE && job->error != NULL)
+        continue;
+      db = bodies_db (self, job->body_account, NULL);
+      path = lb_store_bodies_path (self->data_dir, job->body_account);
+      if (db != NULL)
+        lb_store_bodies_delete (db, path, job->body_id, NULL);
+    }
+}
+
+static void
+run_batch (Core          *self,
+           GPtrArray     *batch)
+{
+  GError *error = NULL;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Job *job = g_ptr_array_index (batch, i);
+      GError *cancelled = NULL;
+
+      if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (job->task), &cancelled))
+        fail_job (job, cancelled);
+    }
+
+  write_bodies (self, batch);
+
+  if (!exec (self, self->db, "BEGIN IMMEDIATE", &error))
+    {
+      for (guint i = 0; i < batch->len; i++)
+        fail_job (g_ptr_array_index (batch, i), g_error_copy (error));
+      g_error_free (error);
+      drop_bodies (self, batch);
+      return;
+    }
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Job *job = g_ptr_array_index (batch, i);
+      gboolean ok = FALSE;
+
+      if (job->error != NULL)
+        continue;
+      sqlite3_exec (self->db, "SAVEPOINT job", NULL, NULL, NULL);
+      switch (job->kind)
+        {
+        case JOB_ENSURE_FOLDER:
+          ok = do_ensure_folder (self, job, &error);
+          break;
+        case JOB_ADD:
+          ok = do_add (self, job, &error);
+          break;
+        case JOB_SET_FLAGS:
+          ok = do_set_flags (self, job, &error);
+          break;
+        case JOB_DELETE:
+          ok = do_delete (self, job, &error);
+          break;
+        case JOB_STOP:
+        default:
+          g_assert_not_reached ();
+        }
+      if (!ok)
+        {
+          sqlite3_exec (self->db, "ROLLBACK TO job", NULL, NULL, NULL);
+          job->body_used = FALSE;
+          fail_job (job, error);
+          error = NULL;
+        }
+      sqlite3_exec (self->db, "RELEASE job", NULL, NULL, NULL);
+    }
+  if (!exec (self, self->db, "COMMIT", &error))
+    {
+      sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+      for (guint i = 0; i < batch->len; i++)
+        {
+          Job *job = g_ptr_array_index (batch, i);
+
+          job->body_used = FALSE;
+          if (job->kind == JOB_DELETE)
+            job->body_id = 0;
+          fail_job (job, g_error_copy (error));
+        }
+      g_error_free (error);
+    }
+  else
+    self->commits++;
+  drop_bodies (self, batch);
+}
+
+static void
+complete (Job *job)
+{
+  if (job->error != NULL)
+    g_task_return_error (job->task, g_steal_pointer (&job->error));
+  else if (job->kind == JOB_ENSURE_FOLDER || job->kind == JOB_ADD)
+    g_task_return_int (job->task, job->result);
+  else
+    g_task_return_boolean (job->task, TRUE);
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Core          *self = data;
+  gboolean stop = FALSE;
+
+  while (!stop)
+    {
+      g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+      Job *job = g_async_queue_pop (self->queue);
+
+      for (;;)
+        {
+          if (job->kind == JOB_STOP)
+            {
+              stop = TRUE;
+              job_free (job);
+              break;
+            }
+          g_ptr_array_add (batch, job);
+          if (batch->len >= MAX_BATCH || (job = g_async_queue_try_pop (self->queue)) == NULL)
+            break;
+        }
+      if (batch->len == 0)
+        continue;
+      run_batch (self, batch);
+      for (guint i = 0; i < batch->len; i++)
+        complete (g_ptr_array_index (batch, i));
+    }
+  core_unref (self);
+  return NULL;
+}
+
+/* ---- the object ------------------------------------------------------------------- */
+
+static void
+lb_store_writer_finalize (GObject *object)
+{
+  LbStoreWriter *self = LB_STORE_WRITER (object);
+
+  lb_store_writer_close (self);
+  core_unref (self->core);
+  G_OBJECT_CLASS (lb_store_writer_parent_class)->finalize (object);
+}
+
+static void
+lb_store_writer_class_init (LbStoreWriterClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lb_store_writer_finalize;
+}
+
+static void
+lb_store_writer_init (LbStoreWriter *self)
+{
+  self->core = core_new ();
+}
+
+/**
+ * lb_store_writer_new:
+ * @data_dir: a store that lb_store_open() has created or upgraded
+ *
+ * Starts the writer thread with its own connection. There must be one writer per store
+ * (DESIGN.md: the owner of the backend's bus name). Bodies no index row refers to (left
+ * by a crash between a body's commit and its index row's) are removed first.
+ *
+ * Returns: (transfer full): the writer, or %NULL with @error set
+ */
+LbStoreWriter *
+lb_store_writer_new (const char  *data_dir,
+                     GError     **error)
+{
+  g_autoptr(LbStoreWriter) writer = g_object_new (LB_TYPE_STORE_WRITER, NULL);
+  g_autoptr(GPtrArray) accounts = g_ptr_array_new_with_free_func (g_free);
+  Core *self = writer->core;
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  self->data_dir = g_strdup (data_dir);
+  self->index_path = g_build_filename (data_dir, "index.db", NULL);
+  rc = sqlite3_open_v2 (self->index_path, &self->db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc != SQLITE_OK)
+    {
+      db_error (self, self->db, rc, error);
+      return NULL;
+    }
+  sqlite3_extended_result_codes (self->db, 1);
+  sqlite3_busy_timeout (self->db, 10000);
+  if (!exec (self, self->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                             "PRAGMA foreign_keys = ON", error))
+    return NULL;
+
+  rc = sqlite3_prepare_v2 (self->db, "SELECT id FROM accounts", -1, &s, NULL);
+  while (rc == SQLITE_OK && sqlite3_step (s) == SQLITE_ROW)
+    g_ptr_array_add (accounts, g_strdup ((const char *) sqlite3_column_text (s, 0)));
+  sqlite3_finalize (s);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      g_autofree char *path = lb_store_bodies_path (data_dir, g_ptr_array_index (accounts, i));
+
+      if (g_file_test (path, G_FILE_TEST_EXISTS) &&
+          !collect_orphans (self, g_ptr_array_index (accounts, i), error))
+        return NULL;
+    }
+
+  g_atomic_int_inc (&self->ref_count);
+  writer->thread = g_thread_new ("lb-store-writer", writer_thread, self);
+  return g_steal_pointer (&writer);
+}
+
+/**
+ * lb_store_writer_close:
+ *
+ * Finishes every job already queued, then stops the thread. Later jobs fail.
+ */
+void
+lb_store_writer_close (LbStoreWriter *self)
+{
+  Job *stop;
+
+  if (self->thread == NULL)
+    return;
+  self->closed = TRUE;
+  stop = g_new0 (Job, 1);
+  stop->kind = JOB_STOP;
+  g_async_queue_push (self->core->queue, stop);
+  if (g_thread_self () == self->thread)
+    /* Finalized by the writer thread itself: it stops after this batch. */
+    g_thread_unref (self->thread);
+  else
+    g_thread_join (self->thread);
+  self->thread = NULL;
+}
+
+guint64
+lb_store_writer_get_commits (LbStoreWriter *self)
+{
+  return self->core->commits;
+}
+
+static Job *
+new_job (LbStoreWriter       *self,
+         JobKind              kind,
+         gpointer             source_tag,
+         GCancellable        *cancellable,
+         GAsyncReadyCallback  callback,
+         gpointer             user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = kind;
+  job->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (job->task, source_tag);
+  return job;
+}
+
+static void
+submit (LbStoreWriter *self,
+        Job           *job)
+{
+  if (self->closed)
+    {
+      g_task_return_new_error (job->task, LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                               _("The mail store is closed"));
+      job_free (job);
+      return;
+    }
+  g_async_queue_push (self->core->queue, job);
+}
+
+/**
+ * lb_store_writer_ensure_folder_async:
+ *
+ * Makes sure the account and its folder exist; the result is the folder's id.
+ */
+void
+lb_store_writer_ensure_folder_async (LbStoreWriter       *self,
+                                     const char          *account_id,
+                                     const char          *account_kind,
+                                     const char          *account_name,
+                                     const char          *folder_name,
+                                     LbFolderRole         role,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_ENSURE_FOLDER, lb_store_writer_ensure_folder_async, cancellable,
+                      callback, user_data);
+
+  job->account_id = g_strdup (account_id);
+  job->account_kind = g_strdup (account_kind);
+  job->account_name = g_strdup (account_name);
+  job->folder_name = g_strdup (folder_name);
+  job->role = role;
+  submit (self, job);
+}
+
+gint64
+lb_store_writer_ensure_folder_finish (LbStoreWriter  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  gint64 id;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+
+  id = g_task_propagate_int (G_TASK (result), error);
+  return id > 0 ? id : 0;
+}
+
+/**
+ * lb_store_writer_add_async:
+ * @message: (transfer full): the index row
+ * @body: (nullable): the raw message, read to its end in the writer thread
+ * @body_size: its exact size
+ *
+ * Adds a message (or, for a UID or import key already there, updates its flags and
+ * completes its body). The result is the message's id once it is committed: body and
+ * index row both, or neither.
+ */
+void
+lb_store_writer_add_async (LbStoreWriter       *self,
+                           LbStoreMessage      *message,
+                           GInputStream        *body,
+                           goffset              body_size,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_ADD, lb_store_writer_add_async, cancellable, callback, user_data);
+
+  job->message = message;
+  job->body = body != NULL ? g_object_ref (body) : NULL;
+  job->body_size = body_size;
+  submit (self, job);
+}
+
+gint64
+lb_store_writer_add_finish (LbStoreWriter  *self,
+                            GAsyncResult   *result,
+                            GError        **error)
+{
+  gint64 id;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+
+  id = g_task_propagate_int (G_TASK (result), error);
+  return id > 0 ? id : 0;
+}
+
+void
+lb_store_writer_set_flags_async (LbStoreWriter       *self,
+                                 gint64               message_id,
+                                 LbMessageFlags       set,
+                                 LbMessageFlags       clear,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_SET_FLAGS, lb_store_writer_set_flags_async, cancellable, callback,
+                      user_data);
+
+  job->message_id = message_id;
+  job->set = set;
+  job->clear = clear;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_set_flags_finish (LbStoreWriter  *self,
+                                  GAsyncResult   *result,
+                                  GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+lb_store_writer_delete_async (LbStoreWriter       *self,
+                              gint64               message_id,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_DELETE, lb_store_writer_delete_async, cancellable, callback,
+                      user_data);
+
+  job->message_id = message_id;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_delete_finish (LbStoreWriter  *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lb-folder.h"
+#include "lb-message-summary.h"
+
+G_BEGIN_DECLS
+
+/* What the index keeps of one message (issue #5): the server's view, the envelope as
+ * shown and searched, and the text to index. Strings are UTF-8; NULL means empty. */
+typedef struct
+{
+  gint64 folder_id;
+  guint32 uid;              /* the server's UID; 0 for local-only mail */
+  LbMessageFlags flags;
+  char *keywords;           /* IMAP keywords, space separated */
+  guint64 modseq;
+  gint64 internal_date;     /* unix seconds; 0 = unknown */
+  gint64 date;              /* the Date header, unix seconds */
+  char *sender;             /* as shown: the name, else the address */
+  char *sender_address;
+  char *recipients;         /* To/Cc names and addresses, as searched */
+  char *subject;
+  char *preview;
+  char *message_id;         /* without angle brackets */
+  char *in_reply_to;
+  char **references;        /* oldest first */
+  gboolean has_attachment;
+  guint64 size;             /* RFC822.SIZE */
+  char *body_text;          /* indexable text, or NULL before the body is known */
+  char *import_key;         /* a content key for imports that must not duplicate */
+} LbStoreMessage;
+
+LbStoreMessage *lb_store_message_new  (void);
+void            lb_store_message_free (LbStoreMessage *message);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LbStoreMessage, lb_store_message_free)
+
+#define LB_TYPE_STORE_WRITER (lb_store_writer_get_type ())
+G_DECLARE_FINAL_TYPE (LbStoreWriter, lb_store_writer, LB, STORE_WRITER, GObject)
+
+LbStoreWriter *lb_store_writer_new            (const char          *data_dir,
+                                               GError             **error);
+void           lb_store_writer_close          (LbStoreWriter       *self);
+
+void           lb_store_writer_ensure_folder_async  (LbStoreWriter       *self,
+                                               const char          *account_id,
+                                               const char          *account_kind,
+                                               const char          *account_name,
+                                               const char          *folder_name,
+                                               LbFolderRole         role,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gint64         lb_store_writer_ensure_folder_finish (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+void           lb_store_writer_add_async      (LbStoreWriter       *self,
+                                               LbStoreMessage      *message,
+                                               GInputStream        *body,
+                                               goffset              body_size,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gint64         lb_store_writer_add_finish     (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+void           lb_store_writer_set_flags_async (LbStoreWriter      *self,
+                                               gint64               message_id,
+                                               LbMessageFlags       set,
+                                               LbMessageFlags       clear,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_set_flags_finish (LbStoreWriter     *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+void           lb_store_writer_delete_async   (LbStoreWriter       *self,
+                                               gint64               message_id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_delete_finish  (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+guint64        lb_store_writer_get_commits    (LbStoreWriter       *self);
+
+char          *lb_store_base_subject          (const char          *subject);
+
+G_END_DECLS

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lb-test"
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "lb-store.h"
+#include "lb-store-bodies.h"
+#include "lb-store-writer.h"
+#include "lb-test-util.h"
+
+/* The store's writer: messages with their bodies committed in batches, read back as
+ * streams; duplicates by UID and by import key; threads joined and merged as messages
+ * arrive; flags, counts and deletion; bodies a crash left behind; and a store made by
+ * schema 1 upgraded with its messages intact. */
+
+typedef struct
+{
+  char *dir;
+  LbStore *store;
+  LbStoreWriter *writer;
+  gint64 folder;
+} Fixture;
+
+typedef struct
+{
+  GAsyncResult *result;
+} Wait;
+
+static void
+wait_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  ((Wait *) user_data)->result = g_object_ref (result);
+}
+
+static gboolean
+wait_done (gpointer user_data)
+{
+  return ((Wait *) user_data)->result != NULL;
+}
+
+static GAsyncResult *
+wait_result (Wait *w)
+{
+  g_assert_true (lb_test_wait_until (wait_done, w, 60000));
+  return w->result;
+}
+
+static gint64
+ensure_folder (LbStoreWriter *writer,
+               const char    *account,
+               const char    *name)
+{
+  g_autoptr(GError) error = NULL;
+  Wait w = { 0 };
+  gint64 id;
+
+  lb_store_writer_ensure_folder_async (writer, account, "imap", "Test account", name,
+                                       LB_FOLDER_ROLE_NONE, NULL, wait_cb, &w);
+  id = lb_store_writer_ensure_folder_finish (writer, wait_result (&w), &error);
+  g_object_unref (w.result);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  return id;
+}
+
+static void
+fixture_set_up (Fixture       *f,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("lb-writer-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->store = lb_store_open (f->dir, &error);
+  g_assert_no_error (error);
+  f->writer = lb_store_writer_new (f->dir, &error);
+  g_assert_no_error (error);
+  f->folder = ensure_folder (f->writer, "acct", "INBOX");
+}
+
+static void
+fixture_tear_down (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_clear_object (&f->writer);
+  g_clear_object (&f->store);
+  lb_test_remove_tree (f->dir);
+  g_free (f->dir);
+}
+
+static LbStoreMessage *
+message (gint64      folder,
+         guint32     uid,
+         const char *subject,
+         const char *message_id,
+         const char *in_reply_to,
+         const char *references)
+{
+  LbStoreMessage *m = lb_store_message_new ();
+
+  m->folder_id = folder;
+  m->uid = uid;
+  m->subject = g_strdup (subject);
+  m->sender = g_strdup ("Alice Example");
+  m->sender_address = g_strdup ("alice@example.org");
+  m->recipients = g_strdup ("Bob <bob@example.org>");
+  m->preview = g_strdup ("A preview");
+  m->message_id = g_strdup (message_id);
+  m->in_reply_to = g_strdup (in_reply_to);
+  m->references = references != NULL ? g_strsplit (references, " ", -1) : NULL;
+  m->date = 1700000000 + uid;
+  return m;
+}
+
+static GBytes *
+body_for (guint n)
+{
+  char *text = g_strdup_printf ("From: alice@example.org\r\nSubject: message %u\r\n\r\n"
+                                "Body of message number %u.\r\n", n, n);
+
+  return g_bytes_new_take (text, strlen (text));
+}
+
+static gint64
+add (LbStoreWriter   *writer,
+     LbStoreMessage  *m,
+     GBytes          *body,
+     GError         **error)
+{
+  g_autoptr(GInputStream) stream = body != NULL ? g_memory_input_stream_new_from_bytes (body) : NULL;
+  Wait w = { 0 };
+  gint64 id;
+
+  lb_store_writer_add_async (writer, m, stream, body != NULL ? (goffset) g_bytes_get_size (body) : 0,
+                             NULL, wait_cb, &w);
+  id = lb_store_writer_add_finish (writer, wait_result (&w), error);
+  g_object_unref (w.result);
+  return id;
+}
+
+static GBytes *
+read_body (LbStore  *store,
+           gint64    id,
+           GError  **error)
+{
+  g_autoptr(GInputStream) in = lb_store_open_body (store, id, error);
+  g_autoptr(GOutputStream) out = NULL;
+
+  if (in == NULL)
+    return NULL;
+  out = g_memory_output_stream_new_resizable ();
+  g_assert_cmpint (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL,
+                                           error), >=, 0);
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+static gint64
+sql_int (const char *dir,
+         const char *file,
+         const char *sql)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  gint64 v = -1;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &s, NULL), ==, SQLITE_OK);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    v = sqlite3_column_int64 (s, 0);
+  sqlite3_finalize (s);
+  sqlite3_close (db);
+  return v;
+}
+
+typedef struct
+{
+  guint pending;
+  guint failed;
+} Many;
+
+static void
+many_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Many *many = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (lb_store_writer_add_finish (LB_STORE_WRITER (object), result, &error) <= 0)
+    many->failed++;
+  many->pending--;
+}
+
+static gboolean
+many_done (gpointer user_data)
+{
+  return ((Many *) user_data)->pending == 0;
+}
+
+/* A thousand messages queued at once are committed in a few batches; each one's body
+ * reads back exactly, and the folder's counters agree. */
+static void
+test_batch (Fixture       *f,
+            gconstpointer  data)
+{
+  Many many = { 0 };
+  g_autoptr(GPtrArray) page = NULL;
+  g_autoptr(GPtrArray) folders = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n = 1000;
+
+  for (guint i = 1; i <= n; i++)
+    {
+      g_autoptr(GBytes) body = body_for (i);
+      g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_bytes (body);
+      g_autofree char *subject = g_strdup_printf ("message %u", i);
+      g_autofree char *mid = g_strdup_printf ("m%u@example.org", i);
+
+      many.pending++;
+      lb_store_writer_add_async (f->writer, message (f->folder, i, subject, mid, NULL, NULL),
+                                 stream, (goffset) g_bytes_get_size (body), NULL, many_cb, &many);
+    }
+  g_assert_true (lb_test_wait_until (many_done, &many, 60000));
+  g_assert_cmpuint (many.failed, ==, 0);
+  g_test_message ("%u messages in %" G_GUINT64_FORMAT " commits", n,
+                  lb_store_writer_get_commits (f->writer));
+  /* One commit for the folder, then batches of up to 512. */
+  g_assert_cmpuint (lb_store_writer_get_commits (f->writer), <, 20);
+
+  page = lb_store_list_messages (f->store, f->folder, 0, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (page->len, ==, 10);
+  g_assert_cmpstr (lb_message_summary_get_subject (g_ptr_array_index (page, 0)), ==, "message 1000");
+  for (guint i = 0; i < page->len; i++)
+    {
+      LbMessageSummary *s = g_ptr_array_index (page, i);
+      guint number = (guint) g_ascii_strtoull (lb_message_summary_get_subject (s) + 8, NULL, 10);
+      g_autoptr(GBytes) expected = body_for (number);
+      g_autoptr(GBytes) stored = read_body (f->store, lb_message_summary_get_id (s), &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_bytes_equal (stored, expected));
+    }
+
+  folders = lb_store_list_folders (f->store, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < folders->len; i++)
+    if (lb_folder_get_id (g_ptr_array_index (folders, i)) == f->folder)
+      {
+        g_assert_cmpuint (lb_folder_get_total (g_ptr_array_index (folders, i)), ==, n);
+        g_assert_cmpuint (lb_folder_get_unread (g_ptr_array_index (folders, i)), ==, n);
+      }
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, n);
+}
+
+/* The same UID twice is one message (flags updated); so is the same import key. */
+static void
+test_duplicates (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = body_for (7);
+  LbStoreMessage *again = message (f->folder, 7, "seven", "seven@example.org", NULL, NULL);
+  LbStoreMessage *imported;
+  gint64 first, second, third, fourth;
+
+  first = add (f->writer, message (f->folder, 7, "seven", "seven@example.org", NULL, NULL), NULL,
+               &error);
+  g_assert_no_error (error);
+  again->flags = LB_MESSAGE_FLAG_SEEN;
+  /* The body arrives later (headers first, bodies after): it completes the row. */
+  second = add (f->writer, again, body, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (first, ==, second);
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages WHERE uid = 7"), ==, 1);
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT flags FROM messages WHERE uid = 7"), ==,
+                   LB_MESSAGE_FLAG_SEEN);
+  {
+    g_autoptr(GBytes) stored = read_body (f->store, first, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (stored, body));
+  }
+
+  imported = message (f->folder, 0, "imported", NULL, NULL, NULL);
+  imported->import_key = g_strdup ("sha1:abc");
+  third = add (f->writer, imported, body, &error);
+  g_assert_no_error (error);
+  imported = message (f->folder, 0, "imported", NULL, NULL, NULL);
+  imported->import_key = g_strdup ("sha1:abc");
+  fourth = add (f->writer, imported, body, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (third, ==, fourth);
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages"), ==, 3);
+  /* The second copy's body was not kept. */
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 2);
+}
+
+static gint64
+thread_of (Fixture *f,
+           gint64   id)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT thread_id FROM messages WHERE id = %" G_GINT64_FORMAT, id);
+
+  return sql_int (f->dir, "index.db", sql);
+}
+
+/* Threads by references, in any order of arrival; merged when a message links two; a
+ * reply without references joins by subject; different subjects stay apart. */
+static void
+test_threads (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) thread = NULL;
+  gint64 sent = ensure_folder (f->writer, "acct", "Sent");
+  gint64 a, b, c, d, e, x, y, z, other;
+
+  a = add (f->writer, message (f->folder, 1, "Plans", "a@x", NULL, NULL), NULL, &error);
+  /* The reply is in Sent: threads span folders. */
+  b = add (f->writer, message (sent, 1, "Re: Plans", "b@x", "a@x", "a@x"), NULL, &error);
+  c = add (f->writer, message (f->folder, 2, "Re: Plans", "c@x", "b@x", "a@x b@x"), NULL, &error);
+  d = add (f->writer, message (f->folder, 3, "Lunch?", "d@x", NULL, NULL), NULL, &error);
+  e = add (f->writer, message (f->folder, 4, "RE: lunch?", "e@x", NULL, NULL), NULL, &error);
+  other = add (f->writer, message (f->folder, 5, "Lunch menu", "o@x", NULL, NULL), NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (thread_of (f, a), ==, thread_of (f, b));
+  g_assert_cmpint (thread_of (f, a), ==, thread_of (f, c));
+  g_assert_cmpint (thread_of (f, d), ==, thread_of (f, e));
+  g_assert_cmpint (thread_of (f, a), !=, thread_of (f, d));
+  g_assert_cmpint (thread_of (f, other), !=, thread_of (f, d));
+
+  /* x names y before y arrives; z names x and c: three threads become one. */
+  x = add (f->writer, message (f->folder, 10, "Another", "x@x", "y@x", "y@x"), NULL, &error);
+  y = add (f->writer, message (f->folder, 11, "Another", "y@x", NULL, NULL), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (thread_of (f, x), ==, thread_of (f, y));
+  z = add (f->writer, message (f->folder, 12, "Re: both", "z@x", "x@x", "c@x x@x"), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (thread_of (f, z), ==, thread_of (f, a));
+  g_assert_cmpint (thread_of (f, y), ==, thread_of (f, a));
+
+  thread = lb_store_list_thread (f->store, c, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (thread->len, ==, 6);
+  /* Oldest first (dates follow the UIDs here). */
+  g_assert_cmpstr (lb_message_summary_get_subject (g_ptr_array_index (thread, 0)), ==, "Plans");
+}
+
+static void
+test_base_subject (void)
+{
+  static const char *const cases[][2] = {
+    { "Re: Plans", "plans" },
+    { "RE: re: Fwd:  Plans  for   May", "plans for may" },
+    { "Aw: Sv: Re[2]: x", "x" },
+    { "Re(3): x", "x" },
+    { "Reply to all", "reply to all" },
+    { "  ", "" },
+    { "Über", "über" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *base = lb_store_base_subject (cases[i][0]);
+
+      g_assert_cmpstr (base, ==, cases[i][1]);
+    }
+}
+
+static gboolean
+set_flags (LbStoreWriter   *writer,
+           gint64           id,
+           LbMessageFlags   set,
+           LbMessageFlags   clear,
+           GError         **error)
+{
+  Wait w = { 0 };
+  gboolean ok;
+
+  lb_store_writer_set_flags_async (writer, id, set, clear, NULL, wait_cb, &w);
+  ok = lb_store_writer_set_flags_finish (writer, wait_result (&w), error);
+  g_object_unref (w.result);
+  return ok;
+}
+
+static gboolean
+delete (LbStoreWriter  *writer,
+        gint64          id,
+        GError        **error)
+{
+  Wait w = { 0 };
+  gboolean ok;
+
+  lb_store_writer_delete_async (writer, id, NULL, wait_cb, &w);
+  ok = lb_store_writer_delete_finish (writer, wait_result (&w), error);
+  g_object_unref (w.result);
+  return ok;
+}
+
+static guint
+unread (Fixture *f)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT unread FROM folders WHERE id = %" G_GINT64_FORMAT,
+                                          f->folder);
+
+  return (guint) sql_int (f->dir, "index.db", sql);
+}
+
+/* Flags move the unread counter; deleting removes the row, its search entry and its
+ * body; unknown ids are clear errors. */
+static void
+test_flags_and_delete (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = body_for (1);
+  gint64 id = add (f->writer, message (f->folder, 1, "one", "one@x", NULL, NULL), body, &error);
+  gint64 two = add (f->writer, message (f->folder, 2, "two", "two@x", NULL, NULL), NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (unread (f), ==, 2);
+  g_assert_true (set_flags (f->writer, id, LB_MESSAGE_FLAG_SEEN | LB_MESSAGE_FLAG_FLAGGED, 0,
+                            &error));
+  g_assert_cmpuint (unread (f), ==, 1);
+  g_assert_true (set_flags (f->writer, id, 0, LB_MESSAGE_FLAG_SEEN, &error));
+  g_assert_cmpuint (unread (f), ==, 2);
+  g_assert_false (set_flags (f->writer, 999999, LB_MESSAGE_FLAG_SEEN, 0, &error));
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* A message without its body yet says so. */
+  g_assert_null (read_body (f->store, two, &error));
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  g_assert_true (delete (f->writer, id, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (unread (f), ==, 1);
+  g_assert_null (read_body (f->store, id, &error));
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 0);
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages_fts WHERE "
+                                                "messages_fts MATCH 'one'"), ==, 0);
+  g_assert_false (delete (f->writer, id, &error));
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+}
+
+/* A stream shorter or longer than announced: an error, and nothing of it is kept. */
+static void
+test_body_size_mismatch (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GBytes) body = body_for (3);
+  g_autoptr(GError) error = NULL;
+
+  for (int delta = -1; delta <= 1; delta += 2)
+    {
+      g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_bytes (body);
+      Wait w = { 0 };
+      gint64 id;
+
+      lb_store_writer_add_async (f->writer, message (f->folder, 3, "x", "x@x", NULL, NULL), stream,
+                                 (goffset) g_bytes_get_size (body) + delta, NULL, wait_cb, &w);
+      id = lb_store_writer_add_finish (f->writer, wait_result (&w), &error);
+      g_object_unref (w.result);
+      g_assert_cmpint (id, ==, 0);
+      g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_IO);
+      g_clear_error (&error);
+    }
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages WHERE uid = 3"), ==, 0);
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 0);
+}
+
+/* A body committed without its index row (a crash between the two commits) is removed
+ * when the next writer starts; bodies that are referred to stay. */
+static void
+test_orphans (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = body_for (1);
+  g_autofree char *path = lb_store_bodies_path (f->dir, "acct");
+  gint64 id = add (f->writer, message (f->folder, 1, "kept", "k@x", NULL, NULL), body, &error);
+  sqlite3 *db;
+
+  g_assert_no_error (error);
+  g_clear_object (&f->writer);
+  db = lb_store_bodies_open (path, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sqlite3_exec (db, "INSERT INTO bodies (size, data) VALUES (3, x'616263')", NULL,
+                                 NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 2);
+
+  f->writer = lb_store_writer_new (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 1);
+  {
+    g_autoptr(GBytes) stored = read_body (f->store, id, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (stored, body));
+  }
+}
+
+/* Schema 1, as the first release wrote it, with a message in it. */
+static const char schema_1[] =
+  "CREATE TABLE accounts (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('local', "
+  "'imap', 'pop3')), display_name TEXT NOT NULL, sort_order INTEGER NOT NULL DEFAULT 0);"
+  "CREATE TABLE folders (id INTEGER PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts "
+  "(id) ON DELETE CASCADE, parent_id INTEGER REFERENCES folders (id) ON DELETE CASCADE, name "
+  "TEXT NOT NULL, role TEXT, uidvalidity INTEGER, uidnext INTEGER, highestmodseq INTEGER, "
+  "UNIQUE (account_id, name));"
+  "CREATE TABLE messages (id INTEGER PRIMARY KEY, folder_id INTEGER NOT NULL REFERENCES "
+  "folders (id) ON DELETE CASCADE, uid INTEGER, flags INTEGER NOT NULL DEFAULT 0, date "
+  "INTEGER NOT NULL, sender TEXT NOT NULL DEFAULT '', subject TEXT NOT NULL DEFAULT '', "
+  "preview TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0, message_id TEXT);"
+  "CREATE INDEX messages_by_folder_date ON messages (folder_id, date DESC, id DESC);"
+  "INSERT INTO accounts VALUES ('local', 'local', 'Local Folders', -1);"
+  "INSERT INTO folders (id, account_id, name, role) VALUES (1, 'local', 'Inbox', 'inbox'),"
+  "  (2, 'local', 'Drafts', 'drafts'), (3, 'local', 'Sent', 'sent'), (4, 'local', 'Trash', 'trash');"
+  "INSERT INTO messages (folder_id, flags, date, sender, subject, preview) VALUES"
+  "  (1, 0, 1600000000, 'Letterbox', 'Welcome to Letterbox', 'hello'),"
+  "  (1, 1, 1600000001, 'Carol', 'Quarterly figures', 'numbers inside');"
+  "PRAGMA user_version = 1;";
+
+static void
+test_upgrade_from_1 (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lb-upgrade-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "index.db", NULL);
+  g_autoptr(LbStore) store = NULL;
+  g_autoptr(GPtrArray) folders = NULL;
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, schema_1, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  store = lb_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sql_int (dir, "index.db", "PRAGMA user_version"), ==, lb_store_schema_version ());
+  folders = lb_store_list_folders (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (lb_folder_get_total (g_ptr_array_index (folders, 0)), ==, 2);
+  g_assert_cmpuint (lb_folder_get_unread (g_ptr_array_index (folders, 0)), ==, 1);
+  /* The old messages are searchable and each has a thread. */
+  g_assert_cmpint (sql_int (dir, "index.db", "SELECT count(*) FROM messages_fts WHERE "
+                                             "messages_fts MATCH 'quarterly'"), ==, 1);
+  g_assert_cmpint (sql_int (dir, "index.db", "SELECT count(*) FROM messages WHERE thread_id IS NULL"),
+                   ==, 0);
+  /* No second welcome message. */
+  g_assert_cmpint (sql_int (dir, "index.db", "SELECT count(*) FROM messages"), ==, 2);
+  g_clear_object (&store);
+  lb_test_remove_tree (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/store/writer/batch", Fixture, NULL, fixture_set_up, test_batch, fixture_tear_down);
+  g_test_add ("/store/writer/duplicates", Fixture, NULL, fixture_set_up, test_duplicates,
+              fixture_tear_down);
+  g_test_add ("/store/writer/threads", Fixture, NULL, fixture_set_up, test_threads,
+              fixture_tear_down);
+  g_test_add_func ("/store/writer/base-subject", test_base_subject);
+  g_test_add ("/store/writer/flags-and-delete", Fixture, NULL, fixture_set_up,
+              test_flags_and_delete, fixture_tear_down);
+  g_test_add ("/store/writer/body-size-mismatch", Fixture, NULL, fixture_set_up,
+              test_body_size_mismatch, fixture_tear_down);
+  g_test_add ("/store/writer/orphans", Fixture, NULL, fixture_set_up, test_orphans,
+              fixture_tear_down);
+  g_test_add_func ("/store/upgrade-from-1", test_upgrade_from_1);
+
+  return g_test_run ();
+}
