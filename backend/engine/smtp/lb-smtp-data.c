@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #include "lb-smtp-data.h"
 
 /*
@@ -30,42 +32,77 @@ lb_smtp_data_encode (guint        *state,
                      GByteArray   *out)
 {
   gsize i = 0;
+  gsize span = 0; /* data[span, i) goes out as it is */
 
+#define FLUSH(upto) G_STMT_START {                                        \
+    if ((upto) > span)                                                    \
+      g_byte_array_append (out, data + span, (guint) ((upto) - span));   \
+  } G_STMT_END
+
+  if (len == 0)
+    return;
+  if (*state & ENC_CR)
+    {
+      /* The last call ended on a CR: with this LF it is a line end, alone it is one. */
+      g_byte_array_append (out, (const guint8 *) "\r\n", 2);
+      *state &= ~(guint) (ENC_CR | ENC_MID_LINE);
+      if (data[0] == '\n')
+        i = span = 1;
+    }
+
+  /* Well-formed CRLF text without leading dots is copied in one piece; only what needs
+   * changing breaks the span. */
   while (i < len)
     {
-      gsize run;
+      const guint8 *lf, *cr;
+      gsize end;
 
-      if (*state & ENC_CR)
+      if (!(*state & ENC_MID_LINE) && dot_stuff && data[i] == '.')
         {
-          g_byte_array_append (out, (const guint8 *) "\r\n", 2);
-          *state &= ~(guint) (ENC_CR | ENC_MID_LINE);
-          if (data[i] == '\n')
+          FLUSH (i);
+          g_byte_array_append (out, (const guint8 *) ".", 1);
+          span = i;
+        }
+      lf = memchr (data + i, '\n', len - i);
+      end = lf != NULL ? (gsize) (lf - data) : len;
+      cr = memchr (data + i, '\r', end - i);
+      if (cr != NULL)
+        {
+          gsize j = (gsize) (cr - data);
+
+          if (j + 1 < len && data[j + 1] == '\n')
             {
-              i++;
+              i = j + 2;
+              *state &= ~(guint) ENC_MID_LINE;
               continue;
             }
-        }
-      if (data[i] == '\r')
-        {
-          *state |= ENC_CR;
-          i++;
-          continue;
-        }
-      if (data[i] == '\n')
-        {
+          FLUSH (j);
+          if (j + 1 == len)
+            {
+              *state |= ENC_CR;
+              span = i = len;
+              break;
+            }
+          /* A bare CR ends a line. */
           g_byte_array_append (out, (const guint8 *) "\r\n", 2);
           *state &= ~(guint) ENC_MID_LINE;
-          i++;
+          span = i = j + 1;
           continue;
         }
-      if (!(*state & ENC_MID_LINE) && dot_stuff && data[i] == '.')
-        g_byte_array_append (out, (const guint8 *) ".", 1);
-      for (run = i; run < len && data[run] != '\r' && data[run] != '\n'; run++)
-        ;
-      g_byte_array_append (out, data + i, (guint) (run - i));
+      if (lf != NULL)
+        {
+          /* A bare LF (a CR before it would have been found). */
+          FLUSH (end);
+          g_byte_array_append (out, (const guint8 *) "\r\n", 2);
+          *state &= ~(guint) ENC_MID_LINE;
+          span = i = end + 1;
+          continue;
+        }
       *state |= ENC_MID_LINE;
-      i = run;
+      i = len;
     }
+  FLUSH (len);
+#undef FLUSH
 }
 
 /**
