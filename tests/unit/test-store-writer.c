@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include "lb-search-query.h"
 #include "lb-store.h"
 #include "lb-store-bodies.h"
 #include "lb-store-writer.h"
@@ -513,6 +514,118 @@ test_orphans (Fixture       *f,
   }
 }
 
+static char *
+search_subjects (LbStore    *store,
+                 const char *query)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) found = lb_store_search (store, query, 0, 50, &error);
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < found->len; i++)
+    g_string_append_printf (out, "%s%s", i > 0 ? "," : "",
+                            lb_message_summary_get_subject (g_ptr_array_index (found, i)));
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* Full-text search with the structured terms, newest first, paged. */
+static void
+test_search (Fixture       *f,
+             gconstpointer  data)
+{
+  static const struct
+  {
+    const char *subject, *sender, *address, *recipients, *body;
+    gint64 date;
+    LbMessageFlags flags;
+    gboolean attachment;
+  } rows[] = {
+    { "s1", "Alice Example", "alice@example.org", "bob@example.org", "Meeting notes from Zürich",
+      1704067200 /* 2024-01-01 */, LB_MESSAGE_FLAG_SEEN, FALSE },
+    { "s2", "Bob Builder", "bob@example.org", "alice@example.org", "The quarterly report is attached",
+      1706745600 /* 2024-02-01 */, 0, TRUE },
+    { "s3", "Carol", "carol@example.net", "alice@example.org", "Lunch at noon? Meeting later",
+      1709251200 /* 2024-03-01 */, LB_MESSAGE_FLAG_FLAGGED, FALSE },
+  };
+  g_autoptr(GError) error = NULL;
+  gint64 archive = ensure_folder (f->writer, "acct", "Archive");
+
+  /* Only these rows: the welcome message goes (it is found like any other). */
+  {
+    g_autoptr(GPtrArray) welcome = lb_store_search (f->store, "subject:welcome", 0, 10, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (welcome->len, ==, 1);
+    g_assert_true (delete (f->writer, lb_message_summary_get_id (g_ptr_array_index (welcome, 0)),
+                           &error));
+    g_assert_no_error (error);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      LbStoreMessage *m = message (i == 2 ? archive : f->folder, i + 1, rows[i].subject, NULL, NULL,
+                                   NULL);
+
+      g_free (m->sender);
+      m->sender = g_strdup (rows[i].sender);
+      g_free (m->sender_address);
+      m->sender_address = g_strdup (rows[i].address);
+      g_free (m->recipients);
+      m->recipients = g_strdup (rows[i].recipients);
+      m->body_text = g_strdup (rows[i].body);
+      m->date = rows[i].date;
+      m->flags = rows[i].flags;
+      m->has_attachment = rows[i].attachment;
+      add (f->writer, m, NULL, &error);
+      g_assert_no_error (error);
+    }
+
+  {
+    static const char *const cases[][2] = {
+      { "meet", "s3,s1" },                     /* prefix, newest first */
+      { "zurich", "s1" },                      /* diacritics folded */
+      { "\"quarterly report\"", "s2" },
+      { "\"report quarterly\"", "" },
+      { "from:alice", "s1" },
+      { "from:bob@example.org", "s2" },
+      { "to:alice", "s3,s2" },
+      { "meeting -lunch", "s1" },
+      { "lunch OR quarterly", "s3,s2" },
+      { "is:unread", "s3,s2" },
+      { "is:flagged", "s3" },
+      { "has:attachment", "s2" },
+      { "folder:archive", "s3" },
+      { "in:INBOX meeting", "s1" },
+      { "after:2024-01-15", "s3,s2" },
+      { "before:2024-02-01", "s1" },
+      { "date:2024-02", "s2" },
+      { "nothingmatches", "" },
+      { "", "s3,s2,s1" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_autofree char *got = search_subjects (f->store, cases[i][0]);
+
+        if (g_strcmp0 (got, cases[i][1]) != 0)
+          g_error ("search “%s”: got “%s”, expected “%s”", cases[i][0], got, cases[i][1]);
+      }
+  }
+
+  /* Paged. */
+  {
+    g_autoptr(GPtrArray) page = lb_store_search (f->store, "", 1, 1, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (page->len, ==, 1);
+    g_assert_cmpstr (lb_message_summary_get_subject (g_ptr_array_index (page, 0)), ==, "s2");
+  }
+  /* A query to correct is a clear error. */
+  g_assert_null (lb_store_search (f->store, "before:2024-13-45", 0, 10, &error));
+  g_assert_true (error != NULL && error->domain == LB_SEARCH_QUERY_ERROR);
+}
+
 /* Schema 1, as the first release wrote it, with a message in it. */
 static const char schema_1[] =
   "CREATE TABLE accounts (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('local', "
@@ -585,6 +698,7 @@ main (int   argc,
   g_test_add ("/store/writer/orphans", Fixture, NULL, fixture_set_up, test_orphans,
               fixture_tear_down);
   g_test_add_func ("/store/upgrade-from-1", test_upgrade_from_1);
+  g_test_add ("/store/search", Fixture, NULL, fixture_set_up, test_search, fixture_tear_down);
 
   return g_test_run ();
 }

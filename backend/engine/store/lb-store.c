@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "lb-store.h"
+#include "lb-search-query.h"
 #include "lb-store-bodies.h"
 
 /*
@@ -87,6 +88,7 @@ static const char *const migrations[] = {
   "  WHERE import_key IS NOT NULL;"
   "CREATE UNIQUE INDEX messages_by_uid ON messages (folder_id, uid) WHERE uid IS NOT NULL;"
   "CREATE INDEX messages_by_thread ON messages (thread_id, date);"
+  "CREATE INDEX messages_by_date ON messages (date DESC, id DESC);"
   "CREATE INDEX messages_by_message_id ON messages (message_id) WHERE message_id IS NOT NULL;"
   /* Folder counters kept by triggers, so unread counts cost nothing at any size. */
   "ALTER TABLE folders ADD COLUMN total INTEGER NOT NULL DEFAULT 0;"
@@ -768,6 +770,103 @@ lb_store_list_thread (LbStore  *self,
     }
   if (rc != SQLITE_DONE)
     set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+}
+
+/**
+ * lb_store_search:
+ * @query: what the user typed (lb-search-query.c explains the language)
+ * @offset: results to skip
+ * @limit: at most this many
+ *
+ * Returns: (transfer full) (element-type LbMessageSummary): one page of the messages
+ *   that match, newest first, or %NULL with @error set (%LB_SEARCH_QUERY_ERROR for a
+ *   query to correct)
+ */
+GPtrArray *
+lb_store_search (LbStore     *self,
+                 const char  *query,
+                 guint        offset,
+                 guint        limit,
+                 GError     **error)
+{
+  g_autoptr(LbSearchQuery) q = NULL;
+  g_autoptr(GPtrArray) messages = NULL;
+  g_autoptr(GString) sql = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int param = 1;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  q = lb_search_query_parse (query, NULL, NULL, error);
+  if (q == NULL)
+    return NULL;
+  if (q->after != 0 && q->before != 0 && q->before <= q->after)
+    return g_ptr_array_new_with_free_func (g_object_unref);
+
+  sql = g_string_new ("SELECT m.id, m.folder_id, m.date, m.sender, m.subject, m.preview, "
+                      "m.flags FROM messages m ");
+  if (q->folders->len > 0)
+    g_string_append (sql, "JOIN folders f ON f.id = m.folder_id ");
+  g_string_append (sql, "WHERE 1 ");
+  if (q->match != NULL)
+    g_string_append (sql, "AND m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts "
+                          "MATCH ?) ");
+  if (q->after != 0)
+    g_string_append (sql, "AND m.date >= ? ");
+  if (q->before != 0)
+    g_string_append (sql, "AND m.date < ? ");
+  if (q->unread != LB_SEARCH_TRISTATE_ANY)
+    g_string_append_printf (sql, "AND (m.flags & %d) %s 0 ", LB_MESSAGE_FLAG_SEEN,
+                            q->unread == LB_SEARCH_TRISTATE_YES ? "=" : "!=");
+  if (q->flagged != LB_SEARCH_TRISTATE_ANY)
+    g_string_append_printf (sql, "AND (m.flags & %d) %s 0 ", LB_MESSAGE_FLAG_FLAGGED,
+                            q->flagged == LB_SEARCH_TRISTATE_YES ? "!=" : "=");
+  if (q->has_attachment != LB_SEARCH_TRISTATE_ANY)
+    g_string_append_printf (sql, "AND m.has_attachment = %d ",
+                            q->has_attachment == LB_SEARCH_TRISTATE_YES ? 1 : 0);
+  if (q->folders->len > 0)
+    {
+      g_string_append (sql, "AND f.name COLLATE NOCASE IN (");
+      for (guint i = 0; i < q->folders->len; i++)
+        g_string_append (sql, i == 0 ? "?" : ", ?");
+      g_string_append (sql, ") ");
+    }
+  g_string_append (sql, "ORDER BY m.date DESC, m.id DESC LIMIT ? OFFSET ?");
+
+  messages = g_ptr_array_new_with_free_func (g_object_unref);
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, sql->str, -1, &stmt, NULL);
+  if (rc == SQLITE_OK && q->match != NULL)
+    rc = sqlite3_bind_text (stmt, param++, q->match, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK && q->after != 0)
+    rc = sqlite3_bind_int64 (stmt, param++, q->after);
+  if (rc == SQLITE_OK && q->before != 0)
+    rc = sqlite3_bind_int64 (stmt, param++, q->before);
+  for (guint i = 0; rc == SQLITE_OK && i < q->folders->len; i++)
+    rc = sqlite3_bind_text (stmt, param++, g_ptr_array_index (q->folders, i), -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, param++, limit);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, param++, offset);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (messages,
+                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
+                                               sqlite3_column_int64 (stmt, 1),
+                                               sqlite3_column_int64 (stmt, 2),
+                                               (const char *) sqlite3_column_text (stmt, 3),
+                                               (const char *) sqlite3_column_text (stmt, 4),
+                                               (const char *) sqlite3_column_text (stmt, 5),
+                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("search"));
   sqlite3_finalize (stmt);
   g_mutex_unlock (&self->lock);
 

@@ -82,6 +82,11 @@ GPtrArray  *lb_store_list_messages_finish (LbStore              *self,
 GInputStream *lb_store_open_body            (LbStore              *self,
                                            gint64                message_id,
                                            GError              **error);
+GPtrArray  *lb_store_search               (LbStore              *self,
+                                           const char           *query,
+                                           guint                 offset,
+                                           guint                 limit,
+                                           GError              **error);
 GPtrArray  *lb_store_list_thread          (LbStore              *self,
                                            gint64                message_id,
                                            GError              **error);
