@@ -26,6 +26,8 @@ test_pkgs=(
   python3-gi python3-pyatspi
   clang libclang-rt-14-dev
   iproute2 util-linux bsdutils
+  # notmuch reads the Maildirs the store exports (test-store-import)
+  notmuch
 )
 
 # Peers the benchmarks compare against (bench/README.md).

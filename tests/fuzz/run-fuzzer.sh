@@ -8,6 +8,8 @@
 #
 # The corpus in tests/fuzz/corpus/<name> is copied, never written. For a longer run by
 # hand: LB_FUZZ_SECONDS=600 meson test -C _build fuzz-imap-parser --timeout-multiplier 0
+# A target that needs more than GLib names its pkg-config packages in LB_FUZZ_PACKAGES
+# (space-separated, e.g. "gio-2.0 gmime-3.0").
 set -euo pipefail
 target=$1
 seconds=${LB_FUZZ_SECONDS:-$2}
@@ -18,17 +20,19 @@ shift 4
 work=$(mktemp -d "${TMPDIR:-/tmp}/letterbox-fuzz-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+packages="glib-2.0 ${LB_FUZZ_PACKAGES:-}"
+
 corpus_name=${target#fuzz-}
 corpus_name=${corpus_name%-parser}
 cp -r "$src/tests/fuzz/corpus/$corpus_name" "$work/corpus"
 
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 -DGLIB_VERSION_MAX_ALLOWED=GLIB_VERSION_2_74 \
   -I"$build" $(for f in "$@"; do printf -- '-I%s ' "$(dirname "$f")"; done) \
-  $(pkg-config --cflags glib-2.0) \
+  $(pkg-config --cflags $packages) \
   "$src/tests/fuzz/$target.c" "$@" \
-  $(pkg-config --libs glib-2.0) -o "$work/$target"
+  $(pkg-config --libs $packages) -o "$work/$target"
 
 echo "# fuzzing $target for $seconds s"
 status=0

@@ -54,6 +54,7 @@ typedef struct
   char *body_account; /* the bodies database the body went to */
   gint64 body_id;
   gboolean body_used;
+  gboolean existed;
 
   gint64 message_id;
   LbMessageFlags set;
@@ -617,6 +618,7 @@ do_add (Core           *self,
             return FALSE;
         }
       job->result = existing;
+      job->existed = TRUE;
       return TRUE;
     }
 
@@ -997,6 +999,8 @@ complete (Job *job)
 {
   if (job->error != NULL)
     g_task_return_error (job->task, g_steal_pointer (&job->error));
+  else if (job->kind == JOB_ADD && job->existed)
+    g_task_return_int (job->task, -job->result);
   else if (job->kind == JOB_ENSURE_FOLDER || job->kind == JOB_ADD)
     g_task_return_int (job->task, job->result);
   else
@@ -1244,12 +1248,36 @@ lb_store_writer_add_finish (LbStoreWriter  *self,
                             GAsyncResult   *result,
                             GError        **error)
 {
+  return lb_store_writer_add_finish_full (self, result, NULL, error);
+}
+
+/**
+ * lb_store_writer_add_finish_full:
+ * @existed: (out) (optional): the message was already there (same UID or import key)
+ *
+ * Returns: the message's id, or 0 with @error set
+ */
+gint64
+lb_store_writer_add_finish_full (LbStoreWriter  *self,
+                                 GAsyncResult   *result,
+                                 gboolean       *existed,
+                                 GError        **error)
+{
+  GError *local_error = NULL;
   gint64 id;
 
   g_return_val_if_fail (g_task_is_valid (result, self), 0);
 
-  id = g_task_propagate_int (G_TASK (result), error);
-  return id > 0 ? id : 0;
+  id = g_task_propagate_int (G_TASK (result), &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return 0;
+    }
+  /* A message that was already there comes back negated (see complete()). */
+  if (existed != NULL)
+    *existed = id < 0;
+  return ABS (id);
 }
 
 void

@@ -67,6 +67,10 @@ void           lb_store_writer_add_async      (LbStoreWriter       *self,
 gint64         lb_store_writer_add_finish     (LbStoreWriter       *self,
                                                GAsyncResult        *result,
                                                GError             **error);
+gint64         lb_store_writer_add_finish_full (LbStoreWriter      *self,
+                                               GAsyncResult        *result,
+                                               gboolean            *existed,
+                                               GError             **error);
 
 void           lb_store_writer_set_flags_async (LbStoreWriter      *self,
                                                gint64               message_id,
