@@ -135,7 +135,7 @@ static const char *const migrations[] = {
   /* Full-text search (FTS5): the row id is the message's. */
   "CREATE VIRTUAL TABLE messages_fts USING fts5 ("
   "  subject, sender, recipients, body,"
-  "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'"
+  "  tokenize = 'unicode61 remove_diacritics 2'"
   ");"
   "INSERT INTO messages_fts (rowid, subject, sender, recipients, body)"
   "  SELECT id, subject, sender, '', preview FROM messages;"
