@@ -776,46 +776,11 @@ lb_store_list_thread (LbStore  *self,
   return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
 }
 
-/**
- * lb_store_search:
- * @query: what the user typed (lb-search-query.c explains the language)
- * @offset: results to skip
- * @limit: at most this many
- *
- * Returns: (transfer full) (element-type LbMessageSummary): one page of the messages
- *   that match, newest first, or %NULL with @error set (%LB_SEARCH_QUERY_ERROR for a
- *   query to correct)
- */
-GPtrArray *
-lb_store_search (LbStore     *self,
-                 const char  *query,
-                 guint        offset,
-                 guint        limit,
-                 GError     **error)
+/* The filters of a query, as SQL over "messages m" (and "folders f" for folder:). */
+static void
+append_filters (GString             *sql,
+                const LbSearchQuery *q)
 {
-  g_autoptr(LbSearchQuery) q = NULL;
-  g_autoptr(GPtrArray) messages = NULL;
-  g_autoptr(GString) sql = NULL;
-  sqlite3_stmt *stmt = NULL;
-  int param = 1;
-  int rc;
-
-  g_return_val_if_fail (LB_IS_STORE (self), NULL);
-
-  q = lb_search_query_parse (query, NULL, NULL, error);
-  if (q == NULL)
-    return NULL;
-  if (q->after != 0 && q->before != 0 && q->before <= q->after)
-    return g_ptr_array_new_with_free_func (g_object_unref);
-
-  sql = g_string_new ("SELECT m.id, m.folder_id, m.date, m.sender, m.subject, m.preview, "
-                      "m.flags FROM messages m ");
-  if (q->folders->len > 0)
-    g_string_append (sql, "JOIN folders f ON f.id = m.folder_id ");
-  g_string_append (sql, "WHERE 1 ");
-  if (q->match != NULL)
-    g_string_append (sql, "AND m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts "
-                          "MATCH ?) ");
   if (q->after != 0)
     g_string_append (sql, "AND m.date >= ? ");
   if (q->before != 0)
@@ -836,19 +801,63 @@ lb_store_search (LbStore     *self,
         g_string_append (sql, i == 0 ? "?" : ", ?");
       g_string_append (sql, ") ");
     }
-  g_string_append (sql, "ORDER BY m.date DESC, m.id DESC LIMIT ? OFFSET ?");
+}
 
-  messages = g_ptr_array_new_with_free_func (g_object_unref);
+static int
+bind_filters (sqlite3_stmt        *stmt,
+              int                 *param,
+              const LbSearchQuery *q)
+{
+  int rc = SQLITE_OK;
+
+  if (q->after != 0)
+    rc = sqlite3_bind_int64 (stmt, (*param)++, q->after);
+  if (rc == SQLITE_OK && q->before != 0)
+    rc = sqlite3_bind_int64 (stmt, (*param)++, q->before);
+  for (guint i = 0; rc == SQLITE_OK && i < q->folders->len; i++)
+    rc = sqlite3_bind_text (stmt, (*param)++, g_ptr_array_index (q->folders, i), -1,
+                            SQLITE_STATIC);
+  return rc;
+}
+
+/* Runs the query: the FTS5 matches drive (each message found by its id), then the
+ * filters, newest first. Measured on 10 000 messages, this join takes 6-8 ms for a word
+ * in every message, where "id IN (matches)" took 9-64 ms and checking the newest
+ * messages one by one against the FTS index took far longer still. */
+static GPtrArray *
+search_plan (LbStore              *self,
+             const LbSearchQuery  *q,
+             guint                 offset,
+             guint                 limit,
+             GError              **error)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GString) sql = g_string_new (NULL);
+  const char *folder_join = q->folders->len > 0 ? "JOIN folders f ON f.id = m.folder_id " : "";
+  sqlite3_stmt *stmt = NULL;
+  int param = 1;
+  int rc;
+
+  /* The page is chosen by id alone (a sort of every match carries only its date and id),
+   * then its rows are read. */
+  g_string_append (sql, "SELECT m.id, m.folder_id, m.date, m.sender, m.subject, m.preview, "
+                        "m.flags FROM messages m WHERE m.id IN (");
+  if (q->match != NULL)
+    g_string_append_printf (sql, "SELECT m.id FROM messages_fts JOIN messages m "
+                                 "ON m.id = messages_fts.rowid %s "
+                                 "WHERE messages_fts MATCH ? ", folder_join);
+  else
+    g_string_append_printf (sql, "SELECT m.id FROM messages m %s WHERE 1 ", folder_join);
+  append_filters (sql, q);
+  g_string_append (sql, "ORDER BY m.date DESC, m.id DESC LIMIT ? OFFSET ?) "
+                        "ORDER BY m.date DESC, m.id DESC");
+
   g_mutex_lock (&self->lock);
   rc = sqlite3_prepare_v2 (self->db, sql->str, -1, &stmt, NULL);
   if (rc == SQLITE_OK && q->match != NULL)
     rc = sqlite3_bind_text (stmt, param++, q->match, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK && q->after != 0)
-    rc = sqlite3_bind_int64 (stmt, param++, q->after);
-  if (rc == SQLITE_OK && q->before != 0)
-    rc = sqlite3_bind_int64 (stmt, param++, q->before);
-  for (guint i = 0; rc == SQLITE_OK && i < q->folders->len; i++)
-    rc = sqlite3_bind_text (stmt, param++, g_ptr_array_index (q->folders, i), -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = bind_filters (stmt, &param, q);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, param++, limit);
   if (rc == SQLITE_OK)
@@ -871,6 +880,36 @@ lb_store_search (LbStore     *self,
   g_mutex_unlock (&self->lock);
 
   return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+}
+
+/**
+ * lb_store_search:
+ * @query: what the user typed (lb-search-query.c explains the language)
+ * @offset: results to skip
+ * @limit: at most this many
+ *
+ * Returns: (transfer full) (element-type LbMessageSummary): one page of the messages
+ *   that match, newest first, or %NULL with @error set (%LB_SEARCH_QUERY_ERROR for a
+ *   query to correct)
+ */
+GPtrArray *
+lb_store_search (LbStore     *self,
+                 const char  *query,
+                 guint        offset,
+                 guint        limit,
+                 GError     **error)
+{
+  g_autoptr(LbSearchQuery) q = NULL;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  q = lb_search_query_parse (query, NULL, NULL, error);
+  if (q == NULL)
+    return NULL;
+  if (q->after != 0 && q->before != 0 && q->before <= q->after)
+    return g_ptr_array_new_with_free_func (g_object_unref);
+
+  return search_plan (self, q, offset, limit, error);
 }
 
 typedef struct
