@@ -72,6 +72,7 @@ typedef struct
   sqlite3 *db;
   GHashTable *statements; /* SQL → sqlite3_stmt*, writer thread only */
   GHashTable *bodies;     /* account id → sqlite3*, writer thread only */
+  GHashTable *accounts;   /* folder id (gint64*) → account id, writer thread only */
   GAsyncQueue *queue;
   guint64 commits;
 } Core;
@@ -99,6 +100,7 @@ core_new (void)
   core->ref_count = 1;
   core->statements = g_hash_table_new (g_str_hash, g_str_equal);
   core->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, close_bodies);
+  core->accounts = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   core->queue = g_async_queue_new ();
   return core;
 }
@@ -116,6 +118,7 @@ core_unref (Core *core)
     sqlite3_finalize (value);
   g_hash_table_unref (core->statements);
   g_hash_table_unref (core->bodies);
+  g_hash_table_unref (core->accounts);
   if (core->db != NULL)
     sqlite3_close_v2 (core->db);
   g_async_queue_unref (core->queue);
@@ -376,6 +379,7 @@ assign_thread (Core                  *self,
 {
   g_autoptr(GPtrArray) ids = g_ptr_array_new ();
   g_autoptr(GArray) found = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GArray) known = g_array_new (FALSE, TRUE, sizeof (gboolean));
   g_autofree char *base = lb_store_base_subject (m->subject);
   gboolean reply = is_reply_subject (m->subject);
   sqlite3_stmt *s;
@@ -396,10 +400,14 @@ assign_thread (Core                  *self,
         return 0;
       bind_text (s, 1, account_id);
       bind_text (s, 2, g_ptr_array_index (ids, i));
+      g_array_set_size (known, i + 1);
       if (sqlite3_step (s) == SQLITE_ROW)
         {
           gint64 t = sqlite3_column_int64 (s, 0);
           gboolean seen = FALSE;
+
+          /* Already linked: merge_thread() moves it if its thread is merged. */
+          g_array_index (known, gboolean, i) = TRUE;
 
           for (guint j = 0; j < found->len; j++)
             seen = seen || g_array_index (found, gint64, j) == t;
@@ -445,6 +453,8 @@ assign_thread (Core                  *self,
 
   for (guint i = 0; i < ids->len; i++)
     {
+      if (g_array_index (known, gboolean, i))
+        continue;
       if ((s = stmt (self, "INSERT OR REPLACE INTO thread_ids (account_id, message_id, "
                            "thread_id) VALUES (?1, ?2, ?3)", error)) == NULL)
         return 0;
@@ -479,9 +489,14 @@ folder_account (Core           *self,
                 gint64          folder_id,
                 GError        **error)
 {
-  sqlite3_stmt *s = stmt (self, "SELECT account_id FROM folders WHERE id = ?1", error);
+  sqlite3_stmt *s;
+  const char *cached = g_hash_table_lookup (self->accounts, &folder_id);
   char *account = NULL;
 
+  /* A folder never changes account. */
+  if (cached != NULL)
+    return g_strdup (cached);
+  s = stmt (self, "SELECT account_id FROM folders WHERE id = ?1", error);
   if (s == NULL)
     return NULL;
   sqlite3_bind_int64 (s, 1, folder_id);
@@ -491,6 +506,9 @@ folder_account (Core           *self,
   if (account == NULL)
     g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
                  _("There is no folder %lld in the mail store"), (long long) folder_id);
+  else
+    g_hash_table_insert (self->accounts, g_memdup2 (&folder_id, sizeof folder_id),
+                         g_strdup (account));
   return account;
 }
 
@@ -978,6 +996,8 @@ run_batch (Core          *self,
   if (!exec (self, self->db, "COMMIT", &error))
     {
       sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+      /* Folders created in this batch are gone again. */
+      g_hash_table_remove_all (self->accounts);
       for (guint i = 0; i < batch->len; i++)
         {
           Job *job = g_ptr_array_index (batch, i);

@@ -644,9 +644,13 @@ lb_store_list_messages (LbStore  *self,
 
   g_mutex_lock (&self->lock);
   rc = sqlite3_prepare_v2 (self->db,
+                           /* The offset is walked in the covering index (folder, date,
+                            * id); only the page's rows are read. */
                            "SELECT id, folder_id, date, sender, subject, preview, flags "
-                           "FROM messages WHERE folder_id = ?1 "
-                           "ORDER BY date DESC, id DESC LIMIT ?2 OFFSET ?3",
+                           "FROM messages WHERE id IN (SELECT id FROM messages "
+                           "  WHERE folder_id = ?1 ORDER BY date DESC, id DESC "
+                           "  LIMIT ?2 OFFSET ?3) "
+                           "ORDER BY date DESC, id DESC",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, 1, folder_id);
