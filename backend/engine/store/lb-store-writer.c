@@ -35,6 +35,14 @@ typedef enum
   JOB_STOP,
 } JobKind;
 
+enum
+{
+  FTS_NONE,
+  FTS_INSERT,
+  FTS_UPDATE_BODY,
+  FTS_DELETE,
+};
+
 typedef struct
 {
   JobKind kind;
@@ -55,6 +63,12 @@ typedef struct
   gint64 body_id;
   gboolean body_used;
   gboolean existed;
+
+  /* The job's change to the FTS index, made after every job of the batch ran: FTS5
+   * flushes its pending terms at every savepoint, so inside the per-job savepoints it
+   * would write one tiny segment per message. */
+  int fts_op;          /* FTS_NONE, FTS_INSERT, FTS_UPDATE_BODY, FTS_DELETE */
+  gint64 fts_rowid;
 
   gint64 message_id;
   LbMessageFlags set;
@@ -590,7 +604,6 @@ do_add (Core           *self,
 {
   LbStoreMessage *m = job->message;
   g_autofree char *account = folder_account (self, m->folder_id, error);
-  g_autofree char *sender_text = NULL;
   sqlite3_stmt *s;
   gint body_state = 0;
   gint64 existing;
@@ -627,13 +640,8 @@ do_add (Core           *self,
         }
       if (m->body_text != NULL && body_state != 2)
         {
-          if ((s = stmt (self, "UPDATE messages_fts SET body = ?2 WHERE rowid = ?1", error)) ==
-              NULL)
-            return FALSE;
-          sqlite3_bind_int64 (s, 1, existing);
-          bind_text (s, 2, m->body_text);
-          if (!run (self, s, error))
-            return FALSE;
+          job->fts_op = FTS_UPDATE_BODY;
+          job->fts_rowid = existing;
         }
       job->result = existing;
       job->existed = TRUE;
@@ -682,20 +690,61 @@ do_add (Core           *self,
   id = sqlite3_last_insert_rowid (self->db);
   job->body_used = job->body_id != 0;
 
-  sender_text = g_strconcat (m->sender != NULL ? m->sender : "", " ",
-                             m->sender_address != NULL ? m->sender_address : "", NULL);
-  if ((s = stmt (self, "INSERT INTO messages_fts (rowid, subject, sender, recipients, body) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5)", error)) == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (s, 1, id);
-  bind_text (s, 2, m->subject);
-  bind_text (s, 3, sender_text);
-  bind_text (s, 4, m->recipients);
-  bind_text (s, 5, m->body_text != NULL ? m->body_text : m->preview);
-  if (!run (self, s, error))
-    return FALSE;
-
+  job->fts_op = FTS_INSERT;
+  job->fts_rowid = id;
   job->result = id;
+  return TRUE;
+}
+
+/* The batch's FTS changes, in job order, inside the batch's transaction. */
+static gboolean
+apply_fts (Core       *self,
+           GPtrArray  *batch,
+           GError    **error)
+{
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Job *job = g_ptr_array_index (batch, i);
+      LbStoreMessage *m = job->message;
+      sqlite3_stmt *s = NULL;
+
+      if (job->error != NULL || job->fts_op == FTS_NONE)
+        continue;
+      switch (job->fts_op)
+        {
+        case FTS_INSERT:
+          {
+            g_autofree char *sender_text = g_strconcat (m->sender != NULL ? m->sender : "", " ",
+                                                        m->sender_address != NULL
+                                                          ? m->sender_address : "", NULL);
+
+            if ((s = stmt (self, "INSERT INTO messages_fts (rowid, subject, sender, recipients, "
+                                 "body) VALUES (?1, ?2, ?3, ?4, ?5)", error)) == NULL)
+              return FALSE;
+            sqlite3_bind_int64 (s, 1, job->fts_rowid);
+            bind_text (s, 2, m->subject);
+            sqlite3_bind_text (s, 3, sender_text, -1, SQLITE_TRANSIENT);
+            bind_text (s, 4, m->recipients);
+            bind_text (s, 5, m->body_text != NULL ? m->body_text : m->preview);
+          }
+          break;
+        case FTS_UPDATE_BODY:
+          if ((s = stmt (self, "UPDATE messages_fts SET body = ?2 WHERE rowid = ?1", error)) == NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, job->fts_rowid);
+          bind_text (s, 2, m->body_text);
+          break;
+        case FTS_DELETE:
+          if ((s = stmt (self, "DELETE FROM messages_fts WHERE rowid = ?1", error)) == NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, job->fts_rowid);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      if (!run (self, s, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -753,11 +802,8 @@ do_delete (Core           *self,
   sqlite3_bind_int64 (s, 1, job->message_id);
   if (!run (self, s, error))
     return FALSE;
-  if ((s = stmt (self, "DELETE FROM messages_fts WHERE rowid = ?1", error)) == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (s, 1, job->message_id);
-  if (!run (self, s, error))
-    return FALSE;
+  job->fts_op = FTS_DELETE;
+  job->fts_rowid = job->message_id;
   /* The body goes after the index commits (see the top of this file). */
   job->body_id = body_id;
   job->body_account = g_steal_pointer (&account);
@@ -988,12 +1034,13 @@ run_batch (Core          *self,
         {
           sqlite3_exec (self->db, "ROLLBACK TO job", NULL, NULL, NULL);
           job->body_used = FALSE;
+          job->fts_op = FTS_NONE;
           fail_job (job, error);
           error = NULL;
         }
       sqlite3_exec (self->db, "RELEASE job", NULL, NULL, NULL);
     }
-  if (!exec (self, self->db, "COMMIT", &error))
+  if (!apply_fts (self, batch, &error) || !exec (self, self->db, "COMMIT", &error))
     {
       sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
       /* Folders created in this batch are gone again. */
