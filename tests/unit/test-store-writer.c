@@ -626,6 +626,90 @@ test_search (Fixture       *f,
   g_assert_true (error != NULL && error->domain == LB_SEARCH_QUERY_ERROR);
 }
 
+typedef struct
+{
+  char *dir;
+  gint64 folder;
+  gint stop;
+  guint reads;
+  guint last_total;
+  char *failure;
+} Reader;
+
+/* Another process's view (a second LbStore, as the app has): pages and searches while
+ * the writer commits, never an error, never fewer messages than before. */
+static gpointer
+reader_thread (gpointer data)
+{
+  Reader *r = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbStore) store = lb_store_open (r->dir, &error);
+
+  if (store == NULL)
+    {
+      r->failure = g_strdup (error->message);
+      return NULL;
+    }
+  while (!g_atomic_int_get (&r->stop))
+    {
+      g_autoptr(GPtrArray) page = lb_store_list_messages (store, r->folder, 0, 50, &error);
+      g_autoptr(GPtrArray) folders = NULL;
+      g_autoptr(GPtrArray) found = NULL;
+
+      if (page == NULL || (folders = lb_store_list_folders (store, &error)) == NULL ||
+          (found = lb_store_search (store, "message", 0, 20, &error)) == NULL)
+        {
+          r->failure = g_strdup (error->message);
+          return NULL;
+        }
+      for (guint i = 0; i < folders->len; i++)
+        if (lb_folder_get_id (g_ptr_array_index (folders, i)) == r->folder)
+          {
+            guint total = lb_folder_get_total (g_ptr_array_index (folders, i));
+
+            if (total < r->last_total)
+              {
+                r->failure = g_strdup_printf ("the count went back from %u to %u", r->last_total,
+                                              total);
+                return NULL;
+              }
+            r->last_total = total;
+          }
+      r->reads++;
+    }
+  return NULL;
+}
+
+static void
+test_concurrent_reader (Fixture       *f,
+                        gconstpointer  data)
+{
+  Reader reader = { f->dir, f->folder, 0, 0, 0, NULL };
+  GThread *thread = g_thread_new ("reader", reader_thread, &reader);
+  Many many = { 0 };
+
+  for (guint i = 1; i <= 2000; i++)
+    {
+      g_autoptr(GBytes) body = body_for (i);
+      g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_bytes (body);
+      g_autofree char *subject = g_strdup_printf ("message %u", i);
+
+      many.pending++;
+      lb_store_writer_add_async (f->writer, message (f->folder, i, subject, NULL, NULL, NULL),
+                                 stream, (goffset) g_bytes_get_size (body), NULL, many_cb, &many);
+      /* Let commits happen one after the other while the reader reads. */
+      if (i % 100 == 0)
+        g_assert_true (lb_test_wait_until (many_done, &many, 60000));
+    }
+  g_assert_true (lb_test_wait_until (many_done, &many, 60000));
+  g_atomic_int_set (&reader.stop, 1);
+  g_thread_join (thread);
+  g_assert_null (reader.failure);
+  g_assert_cmpuint (many.failed, ==, 0);
+  g_test_message ("%u reads during the import; last count %u", reader.reads, reader.last_total);
+  g_assert_cmpuint (reader.reads, >, 0);
+}
+
 /* Schema 1, as the first release wrote it, with a message in it. */
 static const char schema_1[] =
   "CREATE TABLE accounts (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('local', "
@@ -699,6 +783,8 @@ main (int   argc,
               fixture_tear_down);
   g_test_add_func ("/store/upgrade-from-1", test_upgrade_from_1);
   g_test_add ("/store/search", Fixture, NULL, fixture_set_up, test_search, fixture_tear_down);
+  g_test_add ("/store/writer/concurrent-reader", Fixture, NULL, fixture_set_up,
+              test_concurrent_reader, fixture_tear_down);
 
   return g_test_run ();
 }
