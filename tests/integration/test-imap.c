@@ -26,33 +26,6 @@
 
 static LbTestServers *servers;
 
-typedef struct
-{
-  GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  ((Wait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-wait_done (gpointer user_data)
-{
-  return ((Wait *) user_data)->result != NULL;
-}
-
-/* Runs the main loop until the operation completes (or 60 s pass: a failure). */
-static GAsyncResult *
-wait_result (Wait *w)
-{
-  g_assert_true (lb_test_wait_until (wait_done, w, 60000));
-  return w->result;
-}
-
 static LbImapSession *
 make_session (const char    *host,
               guint16        port,
@@ -75,11 +48,11 @@ static gboolean
 session_connect (LbImapSession *session,
                  GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_imap_session_connect_async (session, NULL, wait_cb, &w);
-  ok = lb_imap_session_connect_finish (session, wait_result (&w), error);
+  lb_imap_session_connect_async (session, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_connect_finish (session, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -90,11 +63,11 @@ session_login (LbImapSession *session,
                const char    *password,
                GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_imap_session_login_async (session, user, password, FALSE, NULL, wait_cb, &w);
-  ok = lb_imap_session_login_finish (session, wait_result (&w), error);
+  lb_imap_session_login_async (session, user, password, FALSE, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_login_finish (session, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -105,11 +78,11 @@ run (LbImapSession *session,
      GBytes        *literal,
      GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   LbImapResult *result;
 
-  lb_imap_session_command_async (session, command, literal, NULL, wait_cb, &w);
-  result = lb_imap_session_command_finish (session, wait_result (&w), error);
+  lb_imap_session_command_async (session, command, literal, NULL, lb_test_wait_cb, &w);
+  result = lb_imap_session_command_finish (session, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return result;
 }
@@ -147,10 +120,10 @@ static void
 logout (LbImapSession *session)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_imap_session_logout_async (session, NULL, wait_cb, &w);
-  lb_imap_session_logout_finish (session, wait_result (&w), &error);
+  lb_imap_session_logout_async (session, NULL, lb_test_wait_cb, &w);
+  lb_imap_session_logout_finish (session, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpint (lb_imap_session_get_state (session), !=, LB_IMAP_STATE_AUTHENTICATED);
@@ -532,10 +505,10 @@ move (LbImapSession *s,
   g_autoptr(GError) error = NULL;
   g_autoptr(LbImapSet) dest = NULL;
   guint32 uidvalidity = 0;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_imap_session_move_async (s, uids, box, NULL, wait_cb, &w);
-  lb_imap_session_move_finish (s, wait_result (&w), &uidvalidity, &dest, &error);
+  lb_imap_session_move_async (s, uids, box, NULL, lb_test_wait_cb, &w);
+  lb_imap_session_move_finish (s, lb_test_wait_result (&w), &uidvalidity, &dest, &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpuint (uidvalidity, >, 0);
@@ -604,16 +577,16 @@ test_move (void)
   /* 300 messages appended in one pipelined burst, then moved with a UID set longer than
    * the quirks allow on one line: it goes in several commands, and all arrive. */
   {
-    Wait w[300] = { 0 };
+    LbTestWait w[300] = { 0 };
     g_autoptr(GString) uids = g_string_new (NULL);
     g_autoptr(GBytes) message = STATIC_BYTES ("Subject: many\r\n\r\nx\r\n");
     g_autofree char *append = g_strdup_printf ("APPEND %s", src);
 
     for (guint i = 0; i < G_N_ELEMENTS (w); i++)
-      lb_imap_session_command_async (s, append, message, NULL, wait_cb, &w[i]);
+      lb_imap_session_command_async (s, append, message, NULL, lb_test_wait_cb, &w[i]);
     for (guint i = 0; i < G_N_ELEMENTS (w); i++)
       {
-        g_autoptr(LbImapResult) res = lb_imap_session_command_finish (s, wait_result (&w[i]),
+        g_autoptr(LbImapResult) res = lb_imap_session_command_finish (s, lb_test_wait_result (&w[i]),
                                                                       &error);
 
         g_assert_no_error (error);
@@ -647,18 +620,18 @@ test_synchronizing_literal (void)
   g_autoptr(GError) error = NULL;
   LbImapQuirks quirks;
   char *no_literal_plus[] = { (char *) "LITERAL+", (char *) "LITERAL-", NULL };
-  Wait w1 = { 0 }, w2 = { 0 };
+  LbTestWait w1 = { 0 }, w2 = { 0 };
 
   lb_imap_quirks_init_defaults (&quirks);
   quirks.disabled_capabilities = no_literal_plus;
   lb_imap_session_set_quirks (s, &quirks);
 
   /* Two at once: each literal must go out only after its own continuation. */
-  lb_imap_session_command_async (s, "APPEND INBOX", message, NULL, wait_cb, &w1);
-  lb_imap_session_command_async (s, "APPEND INBOX (\\Seen)", message, NULL, wait_cb, &w2);
-  first = lb_imap_session_command_finish (s, wait_result (&w1), &error);
+  lb_imap_session_command_async (s, "APPEND INBOX", message, NULL, lb_test_wait_cb, &w1);
+  lb_imap_session_command_async (s, "APPEND INBOX (\\Seen)", message, NULL, lb_test_wait_cb, &w2);
+  first = lb_imap_session_command_finish (s, lb_test_wait_result (&w1), &error);
   g_assert_no_error (error);
-  second = lb_imap_session_command_finish (s, wait_result (&w2), &error);
+  second = lb_imap_session_command_finish (s, lb_test_wait_result (&w2), &error);
   g_assert_no_error (error);
   g_assert_cmpint (first->tagged->status, ==, LB_IMAP_STATUS_OK);
   g_assert_cmpint (second->tagged->status, ==, LB_IMAP_STATUS_OK);
@@ -683,14 +656,14 @@ test_untagged_func (void)
   g_autoptr(LbImapResult) res = NULL;
   g_autoptr(GError) error = NULL;
   guint fetched = 0;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   for (guint i = 0; i < 3; i++)
     seed ("alice@example.test", "INBOX", "Subject: counted\r\n\r\nx\r\n");
   lb_imap_result_free (run_ok (s, "EXAMINE INBOX"));
   lb_imap_session_command_full_async (s, "UID FETCH 1:* (UID FLAGS)", NULL, count_fetch, &fetched,
-                                      NULL, wait_cb, &w);
-  res = lb_imap_session_command_finish (s, wait_result (&w), &error);
+                                      NULL, lb_test_wait_cb, &w);
+  res = lb_imap_session_command_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   /* Each FETCH went to the function as it came; none were collected. */
@@ -704,19 +677,19 @@ static void
 test_pipelining (void)
 {
   g_autoptr(LbImapSession) s = logged_in ("carol@example.test");
-  Wait w[20] = { 0 };
+  LbTestWait w[20] = { 0 };
 
   /* Twenty commands on the wire before the first answer; each gets its own result. */
   for (guint i = 0; i < G_N_ELEMENTS (w); i++)
     {
       g_autofree char *cmd = g_strdup_printf (i % 2 ? "NOOP" : "STATUS INBOX (MESSAGES)");
 
-      lb_imap_session_command_async (s, cmd, NULL, NULL, wait_cb, &w[i]);
+      lb_imap_session_command_async (s, cmd, NULL, NULL, lb_test_wait_cb, &w[i]);
     }
   for (guint i = 0; i < G_N_ELEMENTS (w); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(LbImapResult) result = lb_imap_session_command_finish (s, wait_result (&w[i]),
+      g_autoptr(LbImapResult) result = lb_imap_session_command_finish (s, lb_test_wait_result (&w[i]),
                                                                        &error);
 
       g_assert_no_error (error);
@@ -803,7 +776,7 @@ test_idle (void)
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   IdleState state = { FALSE };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gulong handler;
 
   if (servers->smtp_port == 0)
@@ -814,14 +787,14 @@ test_idle (void)
 
   lb_imap_result_free (run_ok (s, "SELECT INBOX"));
   handler = g_signal_connect (s, "untagged", G_CALLBACK (idle_untagged_cb), &state);
-  lb_imap_session_idle_async (s, 600, cancellable, wait_cb, &w);
+  lb_imap_session_idle_async (s, 600, cancellable, lb_test_wait_cb, &w);
 
   deliver_by_smtp ("alice@example.test", "Pushed while idling");
   g_assert_true (lb_test_wait_until (idle_saw_exists, &state, 30000));
 
   /* Cancelling sends DONE; the call ends, cancelled, once the server agreed. */
   g_cancellable_cancel (cancellable);
-  g_assert_false (lb_imap_session_idle_finish (s, wait_result (&w), &error));
+  g_assert_false (lb_imap_session_idle_finish (s, lb_test_wait_result (&w), &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_object_unref (w.result);
   g_signal_handler_disconnect (s, handler);
@@ -1083,13 +1056,13 @@ test_service_pool (void)
   g_autoptr(LbImapService) service = make_service ("carol@example.test", "carol-password", 2, 0);
   g_autoptr(GError) error = NULL;
   LbImapSession *sessions[3] = { NULL };
-  Wait w[3] = { 0 };
+  LbTestWait w[3] = { 0 };
 
   for (guint i = 0; i < 3; i++)
-    lb_imap_service_acquire_async (service, NULL, wait_cb, &w[i]);
+    lb_imap_service_acquire_async (service, NULL, lb_test_wait_cb, &w[i]);
   for (guint i = 0; i < 2; i++)
     {
-      sessions[i] = lb_imap_service_acquire_finish (service, wait_result (&w[i]), &error);
+      sessions[i] = lb_imap_service_acquire_finish (service, lb_test_wait_result (&w[i]), &error);
       g_assert_no_error (error);
       g_assert_cmpint (lb_imap_session_get_state (sessions[i]), ==, LB_IMAP_STATE_AUTHENTICATED);
     }
@@ -1100,7 +1073,7 @@ test_service_pool (void)
   drain_main_context ();
   g_assert_null (w[2].result);
   lb_imap_service_release (service, sessions[0]);
-  sessions[2] = lb_imap_service_acquire_finish (service, wait_result (&w[2]), &error);
+  sessions[2] = lb_imap_service_acquire_finish (service, lb_test_wait_result (&w[2]), &error);
   g_assert_no_error (error);
   g_assert_true (sessions[2] == sessions[0]);
 
@@ -1116,10 +1089,10 @@ test_service_needs_user (void)
   g_autoptr(LbImapService) service = make_service ("carol@example.test", "wrong", 1, 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(LbImapSession) session = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_imap_service_acquire_async (service, NULL, wait_cb, &w);
-  session = lb_imap_service_acquire_finish (service, wait_result (&w), &error);
+  lb_imap_service_acquire_async (service, NULL, lb_test_wait_cb, &w);
+  session = lb_imap_service_acquire_finish (service, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_null (session);
   g_assert_error (error, LB_IMAP_ERROR, LB_IMAP_ERROR_AUTH);
@@ -1239,11 +1212,11 @@ select_box (LbImapSession             *s,
             gpointer                   data,
             GError                   **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   LbImapMailboxInfo *info;
 
-  lb_imap_session_select_async (s, box, read_only, qresync, func, data, NULL, wait_cb, &w);
-  info = lb_imap_session_select_finish (s, wait_result (&w), error);
+  lb_imap_session_select_async (s, box, read_only, qresync, func, data, NULL, lb_test_wait_cb, &w);
+  info = lb_imap_session_select_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return info;
 }
@@ -1258,12 +1231,12 @@ append_stream (LbImapSession     *s,
                guint32           *uid,
                GError           **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint32 uidvalidity = 0;
   gboolean ok;
 
-  lb_imap_session_append_async (s, box, flags, date, stream, size, NULL, wait_cb, &w);
-  ok = lb_imap_session_append_finish (s, wait_result (&w), &uidvalidity, uid, error);
+  lb_imap_session_append_async (s, box, flags, date, stream, size, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_append_finish (s, lb_test_wait_result (&w), &uidvalidity, uid, error);
   g_object_unref (w.result);
   if (ok)
     g_assert_cmpuint (uidvalidity, >, 0);
@@ -1281,11 +1254,11 @@ search (LbImapSession *s,
         const char    *criteria)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   LbImapSet *set;
 
-  lb_imap_session_uid_search_async (s, criteria, NULL, wait_cb, &w);
-  set = lb_imap_session_uid_search_finish (s, wait_result (&w), &error);
+  lb_imap_session_uid_search_async (s, criteria, NULL, lb_test_wait_cb, &w);
+  set = lb_imap_session_uid_search_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_nonnull (set);
@@ -1354,11 +1327,11 @@ uid_fetch (LbImapSession *s,
            Fetched       *f,
            GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_imap_session_uid_fetch_async (s, uids, items, changed_since, fetched_cb, f, NULL, wait_cb, &w);
-  ok = lb_imap_session_uid_fetch_finish (s, wait_result (&w), error);
+  lb_imap_session_uid_fetch_async (s, uids, items, changed_since, fetched_cb, f, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_uid_fetch_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -1373,12 +1346,12 @@ uid_store (LbImapSession     *s,
            LbImapSet        **modified,
            GError           **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
   lb_imap_session_uid_store_async (s, uids, action, flags, unchanged_since,
-                                   f != NULL ? fetched_cb : NULL, f, NULL, wait_cb, &w);
-  ok = lb_imap_session_uid_store_finish (s, wait_result (&w), modified, error);
+                                   f != NULL ? fetched_cb : NULL, f, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_uid_store_finish (s, lb_test_wait_result (&w), modified, error);
   g_object_unref (w.result);
   return ok;
 }
@@ -1439,7 +1412,7 @@ test_append_streamed (void)
   gsize size = 0;
   guint32 uid = 0;
   guint fetched = 0;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   path = make_big_file (30000000, &size, &sha256);
   g_assert_cmpuint (size, >, 28000000);
@@ -1477,8 +1450,8 @@ test_append_streamed (void)
   lb_imap_session_set_literal_sink (s, &body_sink_funcs, &sink);
   uid_text = g_strdup_printf ("%u", uid);
   lb_imap_session_uid_fetch_async (s, uid_text, "BODY.PEEK[]", 0, count_fetch_cb, &fetched, NULL,
-                                   wait_cb, &w);
-  lb_imap_session_uid_fetch_finish (s, wait_result (&w), &error);
+                                   lb_test_wait_cb, &w);
+  lb_imap_session_uid_fetch_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpuint (fetched, ==, 1);
@@ -1508,7 +1481,7 @@ check_size_mismatch (gboolean    sync_literal,
   g_autoptr(GError) error = NULL;
   g_autoptr(GError) noop_error = NULL;
   g_autoptr(LbImapResult) noop = NULL;
-  Wait w = { 0 }, wn = { 0 };
+  LbTestWait w = { 0 }, wn = { 0 };
   guint32 uid = 0;
 
   if (sync_literal)
@@ -1517,13 +1490,13 @@ check_size_mismatch (gboolean    sync_literal,
   memcpy (text, "Subject: short\r\n\r\n", 18);
   stream = string_stream (text);
 
-  lb_imap_session_append_async (s, box, NULL, NULL, stream, (goffset) announced, NULL, wait_cb, &w);
-  lb_imap_session_command_async (s, "NOOP", NULL, NULL, wait_cb, &wn);
-  g_assert_false (lb_imap_session_append_finish (s, wait_result (&w), NULL, &uid, &error));
+  lb_imap_session_append_async (s, box, NULL, NULL, stream, (goffset) announced, NULL, lb_test_wait_cb, &w);
+  lb_imap_session_command_async (s, "NOOP", NULL, NULL, lb_test_wait_cb, &wn);
+  g_assert_false (lb_imap_session_append_finish (s, lb_test_wait_result (&w), NULL, &uid, &error));
   g_assert_error (error, LB_IMAP_ERROR, LB_IMAP_ERROR_SOURCE);
   g_assert_nonnull (strstr (error->message, expected));
   g_test_message ("%s", error->message);
-  noop = lb_imap_session_command_finish (s, wait_result (&wn), &noop_error);
+  noop = lb_imap_session_command_finish (s, lb_test_wait_result (&wn), &noop_error);
   g_assert_null (noop);
   g_assert_error (noop_error, LB_IMAP_ERROR, LB_IMAP_ERROR_PROTOCOL);
   g_assert_cmpint (lb_imap_session_get_state (s), ==, LB_IMAP_STATE_DISCONNECTED);
@@ -1594,12 +1567,12 @@ append_many (LbImapSession             *s,
              LbImapSet                **uids,
              GError                   **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint32 uidvalidity = 0;
   gboolean ok;
 
-  lb_imap_session_append_many_async (s, box, messages, n, NULL, wait_cb, &w);
-  ok = lb_imap_session_append_many_finish (s, wait_result (&w), &uidvalidity, uids, error);
+  lb_imap_session_append_many_async (s, box, messages, n, NULL, lb_test_wait_cb, &w);
+  ok = lb_imap_session_append_many_finish (s, lb_test_wait_result (&w), &uidvalidity, uids, error);
   g_object_unref (w.result);
   return ok;
 }
@@ -1712,12 +1685,12 @@ replace_draft (LbImapSession *s,
 {
   g_autoptr(GInputStream) stream = string_stream (text);
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint32 uid;
 
   lb_imap_session_replace_draft_async (s, box, old_uid, NULL, stream, (goffset) strlen (text),
-                                       NULL, wait_cb, &w);
-  uid = lb_imap_session_replace_draft_finish (s, wait_result (&w), old_removed, &error);
+                                       NULL, lb_test_wait_cb, &w);
+  uid = lb_imap_session_replace_draft_finish (s, lb_test_wait_result (&w), old_removed, &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpuint (uid, >, 0);

@@ -28,33 +28,6 @@ static LbTestServers *servers;
 static guint16 pop3_notls_port;
 static const char *notls_host = "127.0.0.3";
 
-typedef struct
-{
-  GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  ((Wait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-wait_done (gpointer user_data)
-{
-  return ((Wait *) user_data)->result != NULL;
-}
-
-/* Runs the main loop until the operation completes (or 60 s pass: a failure). */
-static GAsyncResult *
-wait_result (Wait *w)
-{
-  g_assert_true (lb_test_wait_until (wait_done, w, 60000));
-  return w->result;
-}
-
 static LbPop3Session *
 make_session (const char    *host,
               guint16        port,
@@ -77,11 +50,11 @@ static gboolean
 session_connect (LbPop3Session *s,
                  GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_pop3_session_connect_async (s, NULL, wait_cb, &w);
-  ok = lb_pop3_session_connect_finish (s, wait_result (&w), error);
+  lb_pop3_session_connect_async (s, NULL, lb_test_wait_cb, &w);
+  ok = lb_pop3_session_connect_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -92,11 +65,11 @@ session_login (LbPop3Session *s,
                const char    *password,
                GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_pop3_session_login_async (s, user, password, FALSE, NULL, wait_cb, &w);
-  ok = lb_pop3_session_login_finish (s, wait_result (&w), error);
+  lb_pop3_session_login_async (s, user, password, FALSE, NULL, lb_test_wait_cb, &w);
+  ok = lb_pop3_session_login_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -126,11 +99,11 @@ static guint
 quit (LbPop3Session *s)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint deleted = G_MAXUINT;
 
-  lb_pop3_session_quit_async (s, NULL, wait_cb, &w);
-  lb_pop3_session_quit_finish (s, wait_result (&w), &deleted, &error);
+  lb_pop3_session_quit_async (s, NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_quit_finish (s, lb_test_wait_result (&w), &deleted, &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpint (lb_pop3_session_get_state (s), ==, LB_POP3_STATE_CLOSED);
@@ -142,11 +115,11 @@ stat_count (LbPop3Session *s,
             guint64       *size)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint count = 0;
 
-  lb_pop3_session_stat_async (s, NULL, wait_cb, &w);
-  lb_pop3_session_stat_finish (s, wait_result (&w), &count, size, &error);
+  lb_pop3_session_stat_async (s, NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_stat_finish (s, lb_test_wait_result (&w), &count, size, &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   return count;
@@ -156,11 +129,11 @@ static GArray *
 list (LbPop3Session *s)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   GArray *entries;
 
-  lb_pop3_session_list_async (s, NULL, wait_cb, &w);
-  entries = lb_pop3_session_list_finish (s, wait_result (&w), &error);
+  lb_pop3_session_list_async (s, NULL, lb_test_wait_cb, &w);
+  entries = lb_pop3_session_list_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   return entries;
@@ -170,11 +143,11 @@ static GArray *
 uidl (LbPop3Session *s)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   GArray *entries;
 
-  lb_pop3_session_uidl_async (s, NULL, wait_cb, &w);
-  entries = lb_pop3_session_uidl_finish (s, wait_result (&w), &error);
+  lb_pop3_session_uidl_async (s, NULL, lb_test_wait_cb, &w);
+  entries = lb_pop3_session_uidl_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   return entries;
@@ -186,11 +159,11 @@ top (LbPop3Session *s,
      guint          lines,
      GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   GBytes *bytes;
 
-  lb_pop3_session_top_async (s, number, lines, NULL, wait_cb, &w);
-  bytes = lb_pop3_session_top_finish (s, wait_result (&w), error);
+  lb_pop3_session_top_async (s, number, lines, NULL, lb_test_wait_cb, &w);
+  bytes = lb_pop3_session_top_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return bytes;
 }
@@ -212,12 +185,12 @@ retrieve (LbPop3Session *s,
           GError       **error)
 {
   g_autoptr(GByteArray) got = g_byte_array_new ();
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   guint64 size = 0;
   gboolean ok;
 
-  lb_pop3_session_retrieve_async (s, number, collect_sink, got, NULL, wait_cb, &w);
-  ok = lb_pop3_session_retrieve_finish (s, wait_result (&w), &size, error);
+  lb_pop3_session_retrieve_async (s, number, collect_sink, got, NULL, lb_test_wait_cb, &w);
+  ok = lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), &size, error);
   g_object_unref (w.result);
   if (!ok)
     return NULL;
@@ -230,11 +203,11 @@ delete (LbPop3Session *s,
         guint32        number,
         GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_pop3_session_delete_async (s, number, NULL, wait_cb, &w);
-  ok = lb_pop3_session_delete_finish (s, wait_result (&w), error);
+  lb_pop3_session_delete_async (s, number, NULL, lb_test_wait_cb, &w);
+  ok = lb_pop3_session_delete_finish (s, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -243,10 +216,10 @@ static void
 noop_ok (LbPop3Session *s)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_pop3_session_noop_async (s, NULL, wait_cb, &w);
-  lb_pop3_session_noop_finish (s, wait_result (&w), &error);
+  lb_pop3_session_noop_async (s, NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_noop_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
 }
@@ -479,7 +452,7 @@ test_login_methods (void)
                                                  LB_NET_SECURITY_TLS, TRUE);
   g_autoptr(GError) error = NULL;
   g_autofree char *log = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   lb_pop3_session_set_auth_method (apop, LB_POP3_AUTH_APOP);
   session_connect (apop, &error);
@@ -504,8 +477,8 @@ test_login_methods (void)
   /* Transaction commands before login are refused without being sent. */
   session_connect (early, &error);
   g_assert_no_error (error);
-  lb_pop3_session_stat_async (early, NULL, wait_cb, &w);
-  g_assert_false (lb_pop3_session_stat_finish (early, wait_result (&w), NULL, NULL, &error));
+  lb_pop3_session_stat_async (early, NULL, lb_test_wait_cb, &w);
+  g_assert_false (lb_pop3_session_stat_finish (early, lb_test_wait_result (&w), NULL, NULL, &error));
   g_assert_error (error, LB_POP3_ERROR, LB_POP3_ERROR_PROTOCOL);
   g_object_unref (w.result);
 }
@@ -641,7 +614,7 @@ test_delete_after_confirmation (void)
   g_autoptr(GArray) left = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) first = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   empty_inbox ("bob@example.test");
   for (guint i = 0; i < G_N_ELEMENTS (messages); i++)
@@ -665,8 +638,8 @@ test_delete_after_confirmation (void)
   g_assert_cmpuint (stat_count (s, NULL), ==, G_N_ELEMENTS (messages) - 1);
 
   /* RSET takes it back; DELE again, then QUIT removes it. */
-  lb_pop3_session_reset_async (s, NULL, wait_cb, &w);
-  lb_pop3_session_reset_finish (s, wait_result (&w), &error);
+  lb_pop3_session_reset_async (s, NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_reset_finish (s, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpuint (stat_count (s, NULL), ==, G_N_ELEMENTS (messages));
@@ -771,7 +744,7 @@ test_streamed_25mb (void)
   g_autoptr(LbPop3Session) s = NULL;
   g_autoptr(GError) error = NULL;
   BigSink sink = { g_checksum_new (G_CHECKSUM_SHA256) };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   glong before, after;
   guint64 size = 0;
 
@@ -779,8 +752,8 @@ test_streamed_25mb (void)
   s = logged_in ("carol@example.test");
 
   before = max_rss_kb ();
-  lb_pop3_session_retrieve_async (s, 4, big_sink, &sink, NULL, wait_cb, &w);
-  lb_pop3_session_retrieve_finish (s, wait_result (&w), &size, &error);
+  lb_pop3_session_retrieve_async (s, 4, big_sink, &sink, NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), &size, &error);
   g_object_unref (w.result);
   after = max_rss_kb ();
   g_assert_no_error (error);
@@ -810,7 +783,7 @@ test_streamed_to_file (void)
   g_autoptr(GFileIOStream) io = NULL;
   g_autoptr(GMappedFile) mapped = NULL;
   g_autofree char *sha = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   glong before, after;
   guint64 size = 0;
 
@@ -823,8 +796,8 @@ test_streamed_to_file (void)
   g_assert_no_error (error);
 
   before = max_rss_kb ();
-  lb_pop3_session_retrieve_to_stream_async (s, 4, G_OUTPUT_STREAM (out), NULL, wait_cb, &w);
-  lb_pop3_session_retrieve_finish (s, wait_result (&w), &size, &error);
+  lb_pop3_session_retrieve_to_stream_async (s, 4, G_OUTPUT_STREAM (out), NULL, lb_test_wait_cb, &w);
+  lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), &size, &error);
   g_object_unref (w.result);
   after = max_rss_kb ();
   g_assert_no_error (error);
@@ -855,7 +828,7 @@ test_streamed_to_file (void)
  * @sink: the caller decides how that session ends before QUIT. */
 static LbPop3Session *
 delete_three_then_retrieve_big (BigSink *sink,
-                                Wait    *w)
+                                LbTestWait    *w)
 {
   LbPop3Session *s = logged_in ("carol@example.test");
   g_autoptr(GError) error = NULL;
@@ -869,7 +842,7 @@ delete_three_then_retrieve_big (BigSink *sink,
       g_assert_true (delete (s, n, &error));
     }
   g_assert_cmpuint (stat_count (s, NULL), ==, 1);
-  lb_pop3_session_retrieve_async (s, 4, big_sink, sink, NULL, wait_cb, w);
+  lb_pop3_session_retrieve_async (s, 4, big_sink, sink, NULL, lb_test_wait_cb, w);
   return s;
 }
 
@@ -889,12 +862,12 @@ test_server_drops_mid_retr (void)
   g_autoptr(LbPop3Session) s = NULL;
   g_autoptr(GError) error = NULL;
   BigSink sink = { g_checksum_new (G_CHECKSUM_SHA256) };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   seed_carol ();
   sink.kick = TRUE;
   s = delete_three_then_retrieve_big (&sink, &w);
-  g_assert_false (lb_pop3_session_retrieve_finish (s, wait_result (&w), NULL, &error));
+  g_assert_false (lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), NULL, &error));
   g_object_unref (w.result);
   g_assert_true (error->domain == LB_NET_ERROR || error->domain == LB_POP3_ERROR);
   g_test_message ("after the server dropped the connection: %s", error->message);
@@ -904,10 +877,10 @@ test_server_drops_mid_retr (void)
   /* Later commands fail at once with the reason; they do not hang. */
   {
     g_autoptr(GError) again = NULL;
-    Wait w2 = { 0 };
+    LbTestWait w2 = { 0 };
 
-    lb_pop3_session_quit_async (s, NULL, wait_cb, &w2);
-    g_assert_false (lb_pop3_session_quit_finish (s, wait_result (&w2), NULL, &again));
+    lb_pop3_session_quit_async (s, NULL, lb_test_wait_cb, &w2);
+    g_assert_false (lb_pop3_session_quit_finish (s, lb_test_wait_result (&w2), NULL, &again));
     g_object_unref (w2.result);
     g_assert_nonnull (again);
   }
@@ -921,12 +894,12 @@ test_sink_gives_up (void)
   g_autoptr(LbPop3Session) s = NULL;
   g_autoptr(GError) error = NULL;
   BigSink sink = { g_checksum_new (G_CHECKSUM_SHA256) };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   seed_carol ();
   sink.give_up = TRUE;
   s = delete_three_then_retrieve_big (&sink, &w);
-  g_assert_false (lb_pop3_session_retrieve_finish (s, wait_result (&w), NULL, &error));
+  g_assert_false (lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), NULL, &error));
   g_object_unref (w.result);
   /* The sink's own error reaches the caller; the connection was closed. */
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
@@ -941,13 +914,13 @@ test_abort (void)
   g_autoptr(LbPop3Session) s = NULL;
   g_autoptr(GError) error = NULL;
   BigSink sink = { g_checksum_new (G_CHECKSUM_SHA256) };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   seed_carol ();
   s = delete_three_then_retrieve_big (&sink, &w);
   /* The caller gives up (the store failed, say) with RETR 4 on the wire. */
   lb_pop3_session_abort (s);
-  g_assert_false (lb_pop3_session_retrieve_finish (s, wait_result (&w), NULL, &error));
+  g_assert_false (lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), NULL, &error));
   g_object_unref (w.result);
   g_assert_error (error, LB_NET_ERROR, LB_NET_ERROR_CLOSED);
   g_assert_cmpint (lb_pop3_session_get_state (s), ==, LB_POP3_STATE_CLOSED);
@@ -986,12 +959,12 @@ test_cancel_retr (void)
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GBytes) small = NULL;
   CancelSink sink = { cancellable };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
   seed_carol ();
   s = logged_in ("carol@example.test");
-  lb_pop3_session_retrieve_async (s, 4, cancel_sink, &sink, cancellable, wait_cb, &w);
-  g_assert_false (lb_pop3_session_retrieve_finish (s, wait_result (&w), NULL, &error));
+  lb_pop3_session_retrieve_async (s, 4, cancel_sink, &sink, cancellable, lb_test_wait_cb, &w);
+  g_assert_false (lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), NULL, &error));
   g_object_unref (w.result);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);

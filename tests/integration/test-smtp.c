@@ -23,32 +23,6 @@
 
 static LbTestServers *servers;
 
-typedef struct
-{
-  GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  ((Wait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-wait_done (gpointer user_data)
-{
-  return ((Wait *) user_data)->result != NULL;
-}
-
-static GAsyncResult *
-wait_result (Wait *w)
-{
-  g_assert_true (lb_test_wait_until (wait_done, w, 120000));
-  return w->result;
-}
-
 static LbSmtpSession *
 smtp_connect (const char    *host,
               guint16        port,
@@ -58,15 +32,15 @@ smtp_connect (const char    *host,
   g_autoptr(LbConnection) conn = lb_connection_new (host, port, security);
   g_autoptr(LbSmtpSession) session = NULL;
   g_autoptr(GError) local_error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
   lb_connection_set_ca_file (conn, servers->ca_file, &local_error);
   g_assert_no_error (local_error);
   lb_connection_set_timeouts (conn, 20, 60);
   session = lb_smtp_session_new (conn);
-  lb_smtp_session_connect_async (session, NULL, wait_cb, &w);
-  ok = lb_smtp_session_connect_finish (session, wait_result (&w), error);
+  lb_smtp_session_connect_async (session, NULL, lb_test_wait_cb, &w);
+  ok = lb_smtp_session_connect_finish (session, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok ? g_steal_pointer (&session) : NULL;
 }
@@ -77,11 +51,11 @@ smtp_login (LbSmtpSession *session,
             const char    *password,
             GError       **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_smtp_session_login_async (session, user, password, FALSE, NULL, wait_cb, &w);
-  ok = lb_smtp_session_login_finish (session, wait_result (&w), error);
+  lb_smtp_session_login_async (session, user, password, FALSE, NULL, lb_test_wait_cb, &w);
+  ok = lb_smtp_session_login_finish (session, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -109,11 +83,11 @@ smtp_send_stream (LbSmtpSession       *session,
                   LbSmtpSendResult   **result,
                   GError             **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_smtp_session_send_async (session, envelope, stream, size, flags, NULL, wait_cb, &w);
-  ok = lb_smtp_session_send_finish (session, wait_result (&w), result, error);
+  lb_smtp_session_send_async (session, envelope, stream, size, flags, NULL, lb_test_wait_cb, &w);
+  ok = lb_smtp_session_send_finish (session, lb_test_wait_result (&w), result, error);
   g_object_unref (w.result);
   return ok;
 }
@@ -136,10 +110,10 @@ static void
 smtp_quit (LbSmtpSession *session)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_smtp_session_quit_async (session, NULL, wait_cb, &w);
-  lb_smtp_session_quit_finish (session, wait_result (&w), &error);
+  lb_smtp_session_quit_async (session, NULL, lb_test_wait_cb, &w);
+  lb_smtp_session_quit_finish (session, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
 }
@@ -244,18 +218,18 @@ imap_session (const char *user)
   g_autofree char *password = g_strdup_printf ("%.*s-password", (int) strcspn (user, "@"), user);
   g_autoptr(GError) error = NULL;
   LbImapSession *session;
-  Wait w = { 0 };
-  Wait w2 = { 0 };
+  LbTestWait w = { 0 };
+  LbTestWait w2 = { 0 };
 
   lb_connection_set_ca_file (conn, servers->ca_file, &error);
   g_assert_no_error (error);
   session = lb_imap_session_new (conn);
-  lb_imap_session_connect_async (session, NULL, wait_cb, &w);
-  lb_imap_session_connect_finish (session, wait_result (&w), &error);
+  lb_imap_session_connect_async (session, NULL, lb_test_wait_cb, &w);
+  lb_imap_session_connect_finish (session, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
-  lb_imap_session_login_async (session, user, password, FALSE, NULL, wait_cb, &w2);
-  lb_imap_session_login_finish (session, wait_result (&w2), &error);
+  lb_imap_session_login_async (session, user, password, FALSE, NULL, lb_test_wait_cb, &w2);
+  lb_imap_session_login_finish (session, lb_test_wait_result (&w2), &error);
   g_object_unref (w2.result);
   g_assert_no_error (error);
   return session;
@@ -267,10 +241,10 @@ imap_run (LbImapSession *session,
 {
   g_autoptr(GError) error = NULL;
   LbImapResult *result;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_imap_session_command_async (session, command, NULL, NULL, wait_cb, &w);
-  result = lb_imap_session_command_finish (session, wait_result (&w), &error);
+  lb_imap_session_command_async (session, command, NULL, NULL, lb_test_wait_cb, &w);
+  result = lb_imap_session_command_finish (session, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpint (result->tagged->status, ==, LB_IMAP_STATUS_OK);

@@ -23,43 +23,17 @@ typedef struct
   LbStoreWriter *writer;
 } Fixture;
 
-typedef struct
-{
-  GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  ((Wait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-wait_done (gpointer user_data)
-{
-  return ((Wait *) user_data)->result != NULL;
-}
-
-static GAsyncResult *
-wait_result (Wait *w)
-{
-  g_assert_true (lb_test_wait_until (wait_done, w, 60000));
-  return w->result;
-}
-
 static gint64
 folder (Fixture    *f,
         const char *name)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gint64 id;
 
   lb_store_writer_ensure_folder_async (f->writer, "local", "local", "Local Folders", name,
-                                       LB_FOLDER_ROLE_NONE, NULL, wait_cb, &w);
-  id = lb_store_writer_ensure_folder_finish (f->writer, wait_result (&w), &error);
+                                       LB_FOLDER_ROLE_NONE, NULL, lb_test_wait_cb, &w);
+  id = lb_store_writer_ensure_folder_finish (f->writer, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   return id;
@@ -100,10 +74,10 @@ import (Fixture       *f,
 {
   g_autoptr(GFile) file = g_file_new_for_path (path);
   LbStoreTransferResult counts = { 0 };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_store_import_async (f->writer, folder_id, file, format, NULL, wait_cb, &w);
-  lb_store_import_finish (f->writer, wait_result (&w), &counts, error);
+  lb_store_import_async (f->writer, folder_id, file, format, NULL, lb_test_wait_cb, &w);
+  lb_store_import_finish (f->writer, lb_test_wait_result (&w), &counts, error);
   g_object_unref (w.result);
   return counts;
 }
@@ -117,10 +91,10 @@ export (Fixture       *f,
   g_autoptr(GFile) file = g_file_new_for_path (path);
   g_autoptr(GError) error = NULL;
   LbStoreTransferResult counts = { 0 };
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
 
-  lb_store_export_async (f->store, folder_id, file, format, NULL, wait_cb, &w);
-  lb_store_export_finish (f->store, wait_result (&w), &counts, &error);
+  lb_store_export_async (f->store, folder_id, file, format, NULL, lb_test_wait_cb, &w);
+  lb_store_export_finish (f->store, lb_test_wait_result (&w), &counts, &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   return counts;

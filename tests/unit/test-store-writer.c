@@ -26,44 +26,18 @@ typedef struct
   gint64 folder;
 } Fixture;
 
-typedef struct
-{
-  GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  ((Wait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-wait_done (gpointer user_data)
-{
-  return ((Wait *) user_data)->result != NULL;
-}
-
-static GAsyncResult *
-wait_result (Wait *w)
-{
-  g_assert_true (lb_test_wait_until (wait_done, w, 60000));
-  return w->result;
-}
-
 static gint64
 ensure_folder (LbStoreWriter *writer,
                const char    *account,
                const char    *name)
 {
   g_autoptr(GError) error = NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gint64 id;
 
   lb_store_writer_ensure_folder_async (writer, account, "imap", "Test account", name,
-                                       LB_FOLDER_ROLE_NONE, NULL, wait_cb, &w);
-  id = lb_store_writer_ensure_folder_finish (writer, wait_result (&w), &error);
+                                       LB_FOLDER_ROLE_NONE, NULL, lb_test_wait_cb, &w);
+  id = lb_store_writer_ensure_folder_finish (writer, lb_test_wait_result (&w), &error);
   g_object_unref (w.result);
   g_assert_no_error (error);
   g_assert_cmpint (id, >, 0);
@@ -135,12 +109,12 @@ add (LbStoreWriter   *writer,
      GError         **error)
 {
   g_autoptr(GInputStream) stream = body != NULL ? g_memory_input_stream_new_from_bytes (body) : NULL;
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gint64 id;
 
   lb_store_writer_add_async (writer, m, stream, body != NULL ? (goffset) g_bytes_get_size (body) : 0,
-                             NULL, wait_cb, &w);
-  id = lb_store_writer_add_finish (writer, wait_result (&w), error);
+                             NULL, lb_test_wait_cb, &w);
+  id = lb_store_writer_add_finish (writer, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return id;
 }
@@ -384,11 +358,11 @@ set_flags (LbStoreWriter   *writer,
            LbMessageFlags   clear,
            GError         **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_store_writer_set_flags_async (writer, id, set, clear, NULL, wait_cb, &w);
-  ok = lb_store_writer_set_flags_finish (writer, wait_result (&w), error);
+  lb_store_writer_set_flags_async (writer, id, set, clear, NULL, lb_test_wait_cb, &w);
+  ok = lb_store_writer_set_flags_finish (writer, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -398,11 +372,11 @@ delete (LbStoreWriter  *writer,
         gint64          id,
         GError        **error)
 {
-  Wait w = { 0 };
+  LbTestWait w = { 0 };
   gboolean ok;
 
-  lb_store_writer_delete_async (writer, id, NULL, wait_cb, &w);
-  ok = lb_store_writer_delete_finish (writer, wait_result (&w), error);
+  lb_store_writer_delete_async (writer, id, NULL, lb_test_wait_cb, &w);
+  ok = lb_store_writer_delete_finish (writer, lb_test_wait_result (&w), error);
   g_object_unref (w.result);
   return ok;
 }
@@ -467,12 +441,12 @@ test_body_size_mismatch (Fixture       *f,
   for (int delta = -1; delta <= 1; delta += 2)
     {
       g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_bytes (body);
-      Wait w = { 0 };
+      LbTestWait w = { 0 };
       gint64 id;
 
       lb_store_writer_add_async (f->writer, message (f->folder, 3, "x", "x@x", NULL, NULL), stream,
-                                 (goffset) g_bytes_get_size (body) + delta, NULL, wait_cb, &w);
-      id = lb_store_writer_add_finish (f->writer, wait_result (&w), &error);
+                                 (goffset) g_bytes_get_size (body) + delta, NULL, lb_test_wait_cb, &w);
+      id = lb_store_writer_add_finish (f->writer, lb_test_wait_result (&w), &error);
       g_object_unref (w.result);
       g_assert_cmpint (id, ==, 0);
       g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_IO);

@@ -620,6 +620,18 @@ lb_store_list_folders (LbStore  *self,
   return rc == SQLITE_DONE ? g_steal_pointer (&folders) : NULL;
 }
 
+/* A row of "SELECT id, folder_id, date, sender, subject, preview, flags". */
+static LbMessageSummary *
+summary_from_row (sqlite3_stmt *stmt)
+{
+  return lb_message_summary_new (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1),
+                                 sqlite3_column_int64 (stmt, 2),
+                                 (const char *) sqlite3_column_text (stmt, 3),
+                                 (const char *) sqlite3_column_text (stmt, 4),
+                                 (const char *) sqlite3_column_text (stmt, 5),
+                                 (LbMessageFlags) sqlite3_column_int (stmt, 6));
+}
+
 /**
  * lb_store_list_messages:
  * @folder_id: the folder
@@ -660,14 +672,7 @@ lb_store_list_messages (LbStore  *self,
     rc = sqlite3_bind_int64 (stmt, 3, offset);
   while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
-      g_ptr_array_add (messages,
-                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
-                                               sqlite3_column_int64 (stmt, 1),
-                                               sqlite3_column_int64 (stmt, 2),
-                                               (const char *) sqlite3_column_text (stmt, 3),
-                                               (const char *) sqlite3_column_text (stmt, 4),
-                                               (const char *) sqlite3_column_text (stmt, 5),
-                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      g_ptr_array_add (messages, summary_from_row (stmt));
       rc = SQLITE_OK;
     }
   if (rc != SQLITE_DONE)
@@ -762,14 +767,7 @@ lb_store_list_thread (LbStore  *self,
     rc = sqlite3_bind_int64 (stmt, 1, message_id);
   while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
-      g_ptr_array_add (messages,
-                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
-                                               sqlite3_column_int64 (stmt, 1),
-                                               sqlite3_column_int64 (stmt, 2),
-                                               (const char *) sqlite3_column_text (stmt, 3),
-                                               (const char *) sqlite3_column_text (stmt, 4),
-                                               (const char *) sqlite3_column_text (stmt, 5),
-                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      g_ptr_array_add (messages, summary_from_row (stmt));
       rc = SQLITE_OK;
     }
   if (rc != SQLITE_DONE)
@@ -868,14 +866,7 @@ search_plan (LbStore              *self,
     rc = sqlite3_bind_int64 (stmt, param++, offset);
   while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
-      g_ptr_array_add (messages,
-                       lb_message_summary_new (sqlite3_column_int64 (stmt, 0),
-                                               sqlite3_column_int64 (stmt, 1),
-                                               sqlite3_column_int64 (stmt, 2),
-                                               (const char *) sqlite3_column_text (stmt, 3),
-                                               (const char *) sqlite3_column_text (stmt, 4),
-                                               (const char *) sqlite3_column_text (stmt, 5),
-                                               (LbMessageFlags) sqlite3_column_int (stmt, 6)));
+      g_ptr_array_add (messages, summary_from_row (stmt));
       rc = SQLITE_OK;
     }
   if (rc != SQLITE_DONE)
