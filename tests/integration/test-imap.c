@@ -902,45 +902,10 @@ seed_big_message (void)
   g_assert_cmpuint (big_size, >, 25000000);
 }
 
-static glong
-max_rss_kb (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
 /* getrusage()'s peak cannot be reset, so a peak left by an earlier test hides growth
  * below it. Linux resets the process's peak (VmHWM) to its current size when "5" is
  * written to /proc/self/clear_refs; then VmHWM is the peak of what follows. Returns the
  * peak after the reset, or -1 where that is not possible. */
-static glong
-peak_rss_kb (gboolean reset)
-{
-  g_autofree char *status = NULL;
-  const char *line;
-
-  if (reset)
-    {
-      FILE *f = fopen ("/proc/self/clear_refs", "w");
-
-      if (f == NULL)
-        return -1;
-      if (fputs ("5", f) < 0)
-        {
-          fclose (f);
-          return -1;
-        }
-      if (fclose (f) != 0)
-        return -1;
-    }
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL) ||
-      (line = strstr (status, "VmHWM:")) == NULL)
-    return -1;
-  return strtol (line + 6, NULL, 10);
-}
-
 static void
 test_streamed_body (void)
 {
@@ -950,19 +915,15 @@ test_streamed_body (void)
   LbImapResponse *r;
   LbImapSection *section;
   glong before, after;
-  gboolean resettable;
 
   seed_big_message ();
   s = logged_in ("alice@example.test");
   lb_imap_session_set_literal_sink (s, &body_sink_funcs, &sink);
   lb_imap_result_free (run_ok (s, "EXAMINE Big"));
 
-  before = peak_rss_kb (TRUE);
-  resettable = before >= 0;
-  if (!resettable)
-    before = max_rss_kb ();
+  before = lb_test_peak_rss_reset ();
   fetch = run_ok (s, "UID FETCH 1 (UID BODY.PEEK[])");
-  after = resettable ? peak_rss_kb (FALSE) : max_rss_kb ();
+  after = lb_test_peak_rss_kb ();
 
   g_assert_cmpuint (sink.begins, ==, 1);
   g_assert_cmpuint (sink.ends, ==, 1);
@@ -1408,7 +1369,7 @@ test_append_streamed (void)
   g_autofree char *uid_text = NULL;
   BodySink sink = { g_checksum_new (G_CHECKSUM_SHA256) };
   const char *flags[] = { "\\Seen", NULL };
-  glong before, after, before_maxrss, after_maxrss;
+  glong before, after;
   gsize size = 0;
   guint32 uid = 0;
   guint fetched = 0;
@@ -1420,22 +1381,13 @@ test_append_streamed (void)
   in = g_file_read (file, NULL, &error);
   g_assert_no_error (error);
 
-  before_maxrss = max_rss_kb ();
-  before = peak_rss_kb (TRUE);
+  before = lb_test_peak_rss_reset ();
   append_stream (s, box, flags, NULL, G_INPUT_STREAM (in), (goffset) size, &uid, &error);
-  after = peak_rss_kb (FALSE);
-  after_maxrss = max_rss_kb ();
+  after = lb_test_peak_rss_kb ();
   g_assert_no_error (error);
   g_assert_cmpuint (uid, >, 0);
   g_test_message ("%zu bytes appended; peak RSS (VmHWM, reset first) %ld kB before, %ld kB "
-                  "after (+%ld kB); ru_maxrss %ld kB before, %ld kB after",
-                  size, before, after, after - before, before_maxrss, after_maxrss);
-  if (before < 0)
-    {
-      /* No resettable peak: fall back to ru_maxrss, weaker after earlier tests' peaks. */
-      before = before_maxrss;
-      after = after_maxrss;
-    }
+                  "after (+%ld kB)", size, before, after, after - before);
 #ifndef __SANITIZE_ADDRESS__
   /* Bounded memory: 30 MB went out, the process grew by far less. */
   g_assert_cmpint (after - before, <, 8 * 1024);

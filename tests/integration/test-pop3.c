@@ -729,15 +729,6 @@ seed_carol (void)
   g_assert_cmpuint (big_size, >, 25000000);
 }
 
-static glong
-max_rss_kb (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
 static void
 test_streamed_25mb (void)
 {
@@ -751,11 +742,11 @@ test_streamed_25mb (void)
   seed_carol ();
   s = logged_in ("carol@example.test");
 
-  before = max_rss_kb ();
+  before = lb_test_peak_rss_reset ();
   lb_pop3_session_retrieve_async (s, 4, big_sink, &sink, NULL, lb_test_wait_cb, &w);
   lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), &size, &error);
   g_object_unref (w.result);
-  after = max_rss_kb ();
+  after = lb_test_peak_rss_kb ();
   g_assert_no_error (error);
 
   /* Every line began with a dot (stuffed on the wire): the bytes are the seeded ones. */
@@ -795,11 +786,11 @@ test_streamed_to_file (void)
   out = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error);
   g_assert_no_error (error);
 
-  before = max_rss_kb ();
+  before = lb_test_peak_rss_reset ();
   lb_pop3_session_retrieve_to_stream_async (s, 4, G_OUTPUT_STREAM (out), NULL, lb_test_wait_cb, &w);
   lb_pop3_session_retrieve_finish (s, lb_test_wait_result (&w), &size, &error);
   g_object_unref (w.result);
-  after = max_rss_kb ();
+  after = lb_test_peak_rss_kb ();
   g_assert_no_error (error);
   g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &error);
   g_assert_no_error (error);

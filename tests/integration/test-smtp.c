@@ -617,15 +617,6 @@ test_dsn (void)
                                   "rfc822;bob@example.test"));
 }
 
-static glong
-max_rss_kb (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
 /* A 20 MB attachment, read from a file and sent in bounded memory; the body that arrives
  * is the body that was sent. */
 static void
@@ -709,11 +700,11 @@ test_big_attachment (void)
   in = g_file_read (file, NULL, &error);
   g_assert_no_error (error);
   lb_smtp_envelope_add_recipient (envelope, "bob@example.test", LB_SMTP_NOTIFY_DEFAULT);
-  rss_before = max_rss_kb ();
+  rss_before = lb_test_peak_rss_reset ();
   g_assert_true (smtp_send_stream (session, envelope, G_INPUT_STREAM (in), size,
                                    LB_SMTP_MESSAGE_7BIT, &result, &error));
   g_assert_no_error (error);
-  rss_after = max_rss_kb ();
+  rss_after = lb_test_peak_rss_kb ();
   g_test_message ("20 MB sent: peak RSS %ld kB before, %ld kB after", rss_before, rss_after);
 #ifndef __SANITIZE_ADDRESS__
   /* Chunks of 256 KiB go out one at a time: the peak may not grow by the message. */
