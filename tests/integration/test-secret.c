@@ -7,13 +7,14 @@
 #include <libsecret/secret.h>
 #include <string.h>
 
+#include "lb-account.h"
 #include "lb-secret.h"
 #include "lb-test-util.h"
 
 /*
  * Account passwords in a real gnome-keyring on a private bus: stored, found, replaced,
- * kept apart per protocol and per account, removed; and a readable error when the
- * desktop has no keyring at all.
+ * kept apart per protocol and per account, removed; the same through LbAccount; and a
+ * readable error when the desktop has no keyring at all.
  */
 
 typedef struct
@@ -182,6 +183,39 @@ test_no_service (void)
   g_test_trap_assert_stdout ("*No password keyring is available*");
 }
 
+/* LbAccount's keyring path: stored per protocol, found again, and a clear NOT_FOUND
+ * for a protocol with nothing stored. */
+static void
+test_account_password (void)
+{
+  g_autoptr(LbAccount) account = lb_account_new ("acct-kr");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *password = NULL;
+  char *missing;
+  LbTestWait wait = { 0 };
+
+  lb_account_set_password_async (account, LB_ACCOUNT_PROTOCOL_SMTP, "smtp pässword", NULL,
+                                 lb_test_wait_cb, &wait);
+  g_assert_true (lb_account_set_password_finish (lb_test_wait_result (&wait), &error));
+  g_assert_no_error (error);
+  g_clear_object (&wait.result);
+
+  lb_account_get_password_async (account, LB_ACCOUNT_PROTOCOL_SMTP, NULL, lb_test_wait_cb,
+                                 &wait);
+  password = lb_account_get_password_finish (lb_test_wait_result (&wait), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (password, ==, "smtp pässword");
+  g_clear_object (&wait.result);
+
+  lb_account_get_password_async (account, LB_ACCOUNT_PROTOCOL_IMAP, NULL, lb_test_wait_cb,
+                                 &wait);
+  missing = lb_account_get_password_finish (lb_test_wait_result (&wait), &error);
+  g_assert_null (missing);
+  g_assert_error (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "imap"));
+  g_clear_object (&wait.result);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -195,6 +229,7 @@ main (int   argc,
 
   g_test_add_func ("/secret/no-service", test_no_service);
   g_test_add_func ("/secret/store-lookup-clear", test_store_lookup_clear);
+  g_test_add_func ("/secret/account-password", test_account_password);
 
   if (g_test_subprocess ())
     return g_test_run ();
