@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lbctl"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imap/lb-imap-session.h"
+#include "lb-account.h"
+#include "lb-connection.h"
+#include "lbctl-commands.h"
+#include "pop3/lb-pop3-session.h"
+#include "smtp/lb-smtp-session.h"
+
+/* `letterbox-ctl account …`: the account configuration files (lb-account.c), without the
+ * background service. Exit statuses: LBCTL_ACCOUNT_EXIT_* in lbctl-commands.h. */
+
+static char *opt_config_dir;
+static gboolean opt_json;
+
+static const GOptionEntry common_entries[] = {
+  { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_config_dir,
+    N_("Read and write accounts under DIR (like LETTERBOX_CONFIG_DIR)"), N_("DIR") },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, N_("Print JSON"), NULL },
+  { NULL }
+};
+
+static void
+usage_error (const char *detail)
+{
+  g_printerr (_("letterbox-ctl: %s (try letterbox-ctl account --help)\n"), detail);
+}
+
+/* Parses @argv in place; on failure prints one line and returns FALSE. */
+static gboolean
+parse_options (int           *argc,
+               char        ***argv,
+               const char    *parameter,
+               const GOptionEntry *entries)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (parameter);
+  g_autoptr(GError) error = NULL;
+
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, common_entries, GETTEXT_PACKAGE);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      usage_error (error->message);
+      return FALSE;
+    }
+  if (opt_config_dir != NULL)
+    g_setenv ("LETTERBOX_CONFIG_DIR", opt_config_dir, TRUE);
+  if (lbctl_json)
+    opt_json = TRUE;
+  return TRUE;
+}
+
+static int
+exit_for_account_error (const GError *error)
+{
+  if (g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND))
+    return LBCTL_ACCOUNT_EXIT_NOT_FOUND;
+  if (g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_IO))
+    return LBCTL_ACCOUNT_EXIT_FAILED;
+  return LBCTL_ACCOUNT_EXIT_INVALID;
+}
+
+static int
+report_error (const GError *error)
+{
+  g_printerr ("letterbox-ctl: %s\n", error->message);
+  return exit_for_account_error (error);
+}
+
+static char *
+server_url (const LbAccountServer *server)
+{
+  const char *protocol = lb_account_protocol_to_string (server->protocol);
+  gboolean ipv6 = strchr (server->host, ':') != NULL;
+
+  return g_strdup_printf ("%s%s://%s%s%s:%u", protocol,
+                          server->security == LB_NET_SECURITY_TLS ? "s" : "",
+                          ipv6 ? "[" : "", server->host, ipv6 ? "]" : "", server->port);
+}
+
+static const char *
+server_user (const LbAccount       *account,
+             const LbAccountServer *server)
+{
+  return server->user != NULL ? server->user : lb_account_get_address (account);
+}
+
+static void
+json_string (GString    *out,
+             const char *value)
+{
+  if (value == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  g_string_append_c (out, '"');
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c == '"' || c == '\\')
+        g_string_append_printf (out, "\\%c", c);
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, (char) c);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+json_member (GString    *out,
+             const char *name,
+             const char *value,
+             gboolean    first)
+{
+  if (!first)
+    g_string_append (out, ", ");
+  json_string (out, name);
+  g_string_append (out, ": ");
+  json_string (out, value);
+}
+
+static void
+account_to_json (GString         *out,
+                 const LbAccount *account,
+                 gboolean         full)
+{
+  g_autofree char *incoming = server_url (account->incoming);
+  g_autofree char *outgoing = account->outgoing != NULL ? server_url (account->outgoing) : NULL;
+
+  g_string_append_c (out, '{');
+  json_member (out, "id", account->id, TRUE);
+  json_member (out, "display_name",
+               account->display_name != NULL ? account->display_name : account->id, FALSE);
+  json_member (out, "email", lb_account_get_address (account), FALSE);
+  json_member (out, "incoming", incoming, FALSE);
+  json_member (out, "outgoing", outgoing, FALSE);
+  if (full)
+    {
+      json_member (out, "incoming_user", server_user (account, account->incoming), FALSE);
+      if (account->outgoing != NULL)
+        json_member (out, "outgoing_user", server_user (account, account->outgoing), FALSE);
+      json_member (out, "password_source",
+                   account->password_source == LB_ACCOUNT_PASSWORD_COMMAND ? "command" : "keyring",
+                   FALSE);
+      json_member (out, "ca_file", account->ca_file, FALSE);
+      json_member (out, "fingerprint", account->fingerprint, FALSE);
+    }
+  g_string_append_c (out, '}');
+}
+
+/* account add */
+
+static char *add_email;
+static char *add_display_name;
+static char *add_imap;
+static char *add_pop3;
+static char *add_smtp;
+static char *add_password_command;
+static char *add_ca_file;
+static char *add_fingerprint;
+
+static const GOptionEntry add_entries[] = {
+  { "email", 0, 0, G_OPTION_ARG_STRING, &add_email, N_("The e-mail address"), N_("ADDRESS") },
+  { "display-name", 0, 0, G_OPTION_ARG_STRING, &add_display_name,
+    N_("The name shown for the account"), N_("TEXT") },
+  { "imap", 0, 0, G_OPTION_ARG_STRING, &add_imap,
+    N_("Incoming IMAP server: imaps://user@host:993 or imap://… (STARTTLS)"), N_("URL") },
+  { "pop3", 0, 0, G_OPTION_ARG_STRING, &add_pop3,
+    N_("Incoming POP3 server: pop3s://user@host:995 or pop3://… (STARTTLS)"), N_("URL") },
+  { "smtp", 0, 0, G_OPTION_ARG_STRING, &add_smtp,
+    N_("Outgoing server: smtps://user@host:465 or smtp://…:587 (STARTTLS)"), N_("URL") },
+  { "password-command", 0, 0, G_OPTION_ARG_STRING, &add_password_command,
+    N_("Command whose first output line is the password (default: the keyring)"), N_("CMD") },
+  { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &add_ca_file,
+    N_("Trust only certificates from this CA file"), N_("FILE") },
+  { "trust-fingerprint", 0, 0, G_OPTION_ARG_STRING, &add_fingerprint,
+    N_("Trust the one certificate with this SHA-256 fingerprint"), N_("SHA256") },
+  { NULL }
+};
+
+static LbAccountServer *
+parse_server (const char        *url,
+              LbAccountProtocol  expected,
+              const char        *option)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbAccountServer) server = lb_account_server_from_url (url, &error);
+
+  if (server == NULL)
+    {
+      g_printerr (_("letterbox-ctl: --%s: %s\n"), option, error->message);
+      return NULL;
+    }
+  if (server->protocol != expected)
+    {
+      g_printerr (_("letterbox-ctl: --%s: “%s” is not a %s URL\n"), option, url,
+                  lb_account_protocol_to_string (expected));
+      return NULL;
+    }
+  return g_steal_pointer (&server);
+}
+
+static int
+account_add (int    argc,
+             char **argv)
+{
+  g_autoptr(LbAccount) account = NULL;
+  g_autoptr(LbAccount) existing = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *id;
+
+  if (!parse_options (&argc, &argv, N_("NAME --email ADDRESS (--imap URL | --pop3 URL) …"),
+                      add_entries))
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  if (argc != 2)
+    {
+      usage_error (_("account add takes one NAME"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  id = argv[1];
+  if (add_email == NULL)
+    {
+      usage_error (_("account add needs --email"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  if ((add_imap == NULL) == (add_pop3 == NULL))
+    {
+      usage_error (_("account add needs exactly one of --imap and --pop3"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  if (add_ca_file != NULL && add_fingerprint != NULL)
+    {
+      usage_error (_("--ca-file and --trust-fingerprint exclude each other"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+
+  account = lb_account_new (id);
+  account->display_name = g_strdup (add_display_name);
+  lb_account_add_identity (account, add_display_name, add_email);
+  account->incoming = add_imap != NULL
+    ? parse_server (add_imap, LB_ACCOUNT_PROTOCOL_IMAP, "imap")
+    : parse_server (add_pop3, LB_ACCOUNT_PROTOCOL_POP3, "pop3");
+  if (account->incoming == NULL)
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  if (add_smtp != NULL)
+    {
+      account->outgoing = parse_server (add_smtp, LB_ACCOUNT_PROTOCOL_SMTP, "smtp");
+      if (account->outgoing == NULL)
+        return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  if (add_password_command != NULL)
+    {
+      account->password_source = LB_ACCOUNT_PASSWORD_COMMAND;
+      account->password_command = g_strdup (add_password_command);
+    }
+  else
+    account->password_source = LB_ACCOUNT_PASSWORD_KEYRING;
+  if (add_ca_file != NULL)
+    {
+      g_autoptr(GFile) file = g_file_new_for_commandline_arg (add_ca_file);
+      account->ca_file = g_file_get_path (file);
+    }
+  account->fingerprint = g_strdup (add_fingerprint);
+
+  if (!lb_account_validate (account, &error))
+    return report_error (error);
+
+  existing = lb_account_load (id, &error);
+  if (existing != NULL ||
+      !g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND))
+    {
+      g_printerr (_("letterbox-ctl: the account “%s” already exists\n"), id);
+      return LBCTL_ACCOUNT_EXIT_NOT_FOUND;
+    }
+  g_clear_error (&error);
+
+  if (!lb_account_save (account, &error))
+    return report_error (error);
+
+  g_print (_("Added the account “%s”.\n"), id);
+  if (account->password_source == LB_ACCOUNT_PASSWORD_KEYRING)
+    g_print (_("Its password is read from the keyring; to store it there: "
+               "secret-tool store --label='Letterbox %s' xdg:schema org.letterbox.Account "
+               "account %s protocol %s\n"),
+             id, id, lb_account_protocol_to_string (account->incoming->protocol));
+  if (account->password_source == LB_ACCOUNT_PASSWORD_KEYRING && account->outgoing != NULL)
+    g_print (_("and for the outgoing server: "
+               "secret-tool store --label='Letterbox %s' xdg:schema org.letterbox.Account "
+               "account %s protocol %s\n"),
+             id, id, lb_account_protocol_to_string (account->outgoing->protocol));
+  return LBCTL_ACCOUNT_EXIT_OK;
+}
+
+/* account list */
+
+static int
+account_list (int    argc,
+              char **argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!parse_options (&argc, &argv, NULL, NULL))
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  if (argc != 1)
+    {
+      usage_error (_("account list takes no arguments"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+
+  if (opt_json)
+    {
+      g_autoptr(GPtrArray) accounts = lb_account_load_all (&error);
+      g_autoptr(GString) out = g_string_new ("[");
+
+      if (accounts == NULL)
+        return report_error (error);
+      for (guint i = 0; i < accounts->len; i++)
+        {
+          if (i > 0)
+            g_string_append (out, ", ");
+          account_to_json (out, g_ptr_array_index (accounts, i), FALSE);
+        }
+      g_string_append (out, "]\n");
+      g_print ("%s", out->str);
+    }
+  else
+    {
+      g_auto(GStrv) ids = lb_account_list_ids (&error);
+
+      if (ids == NULL)
+        return report_error (error);
+      for (guint i = 0; ids[i] != NULL; i++)
+        g_print ("%s\n", ids[i]);
+    }
+  return LBCTL_ACCOUNT_EXIT_OK;
+}
+
+/* account show / remove */
+
+static LbAccount *
+load_named (int    argc,
+            char **argv,
+            const char *command,
+            int   *status)
+{
+  g_autoptr(GError) error = NULL;
+  LbAccount *account;
+
+  if (argc != 2)
+    {
+      g_autofree char *detail = g_strdup_printf (_("account %s takes one NAME"), command);
+      usage_error (detail);
+      *status = LBCTL_ACCOUNT_EXIT_INVALID;
+      return NULL;
+    }
+  account = lb_account_load (argv[1], &error);
+  if (account == NULL)
+    *status = report_error (error);
+  return account;
+}
+
+static void
+print_server (const char            *label,
+              const LbAccount       *account,
+              const LbAccountServer *server)
+{
+  g_autofree char *url = server_url (server);
+
+  g_print ("%-15s %s\n", label, url);
+  g_print ("%-15s %s\n", _("  User:"), server_user (account, server));
+}
+
+static int
+account_show (int    argc,
+              char **argv)
+{
+  g_autoptr(LbAccount) account = NULL;
+  int status = LBCTL_ACCOUNT_EXIT_OK;
+
+  if (!parse_options (&argc, &argv, N_("NAME"), NULL))
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  account = load_named (argc, argv, "show", &status);
+  if (account == NULL)
+    return status;
+
+  if (opt_json)
+    {
+      g_autoptr(GString) out = g_string_new (NULL);
+
+      account_to_json (out, account, TRUE);
+      g_print ("%s\n", out->str);
+      return LBCTL_ACCOUNT_EXIT_OK;
+    }
+
+  g_print ("%-15s %s\n", _("Account:"), account->id);
+  g_print ("%-15s %s\n", _("Display name:"),
+           account->display_name != NULL ? account->display_name : account->id);
+  for (guint i = 0; i < account->identities->len; i++)
+    {
+      const LbAccountIdentity *identity = g_ptr_array_index (account->identities, i);
+
+      g_print ("%-15s %s\n", _("E-mail:"), identity->address);
+    }
+  print_server (_("Incoming:"), account, account->incoming);
+  if (account->outgoing != NULL)
+    print_server (_("Outgoing:"), account, account->outgoing);
+  g_print ("%-15s %s\n", _("Password:"),
+           account->password_source == LB_ACCOUNT_PASSWORD_COMMAND
+           ? _("from a command") : _("from the keyring"));
+  if (account->ca_file != NULL)
+    g_print ("%-15s %s\n", _("CA file:"), account->ca_file);
+  if (account->fingerprint != NULL)
+    g_print ("%-15s %s\n", _("Fingerprint:"), account->fingerprint);
+  return LBCTL_ACCOUNT_EXIT_OK;
+}
+
+static int
+account_remove (int    argc,
+                char **argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!parse_options (&argc, &argv, N_("NAME"), NULL))
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  if (argc != 2)
+    {
+      usage_error (_("account remove takes one NAME"));
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  if (!lb_account_remove (argv[1], &error))
+    return report_error (error);
+  g_print (_("Removed the account “%s”.\n"), argv[1]);
+  return LBCTL_ACCOUNT_EXIT_OK;
+}
+
+/* account test: one async call at a time, each waited for in a GMainLoop. */
+
+typedef struct
+{
+  GMainLoop *loop;
+  GAsyncResult *result;
+} Wait;
+
+static void
+wait_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+  g_main_loop_quit (wait->loop);
+}
+
+static GAsyncResult *
+wait_run (Wait *wait)
+{
+  g_clear_object (&wait->result);
+  g_main_loop_run (wait->loop);
+  return wait->result;
+}
+
+static gboolean
+test_server (const LbAccount       *account,
+             const LbAccountServer *server,
+             Wait                  *wait,
+             GError               **error)
+{
+  g_autoptr(LbConnection) connection = NULL;
+  g_autofree char *password = NULL;
+  const char *user = server_user (account, server);
+
+  if (server->port == 0 || server->port > G_MAXUINT16)
+    {
+      g_set_error (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_INVALID,
+                   _("port %u is out of range"), server->port);
+      return FALSE;
+    }
+
+  lb_account_get_password_async (account, server->protocol, NULL, wait_cb, wait);
+  password = lb_account_get_password_finish (wait_run (wait), error);
+  if (password == NULL)
+    return FALSE;
+
+  connection = lb_connection_new (server->host, (guint16) server->port, server->security);
+  if (account->ca_file != NULL && !lb_connection_set_ca_file (connection, account->ca_file, error))
+    return FALSE;
+  if (account->fingerprint != NULL)
+    lb_connection_set_trusted_fingerprint (connection, account->fingerprint);
+
+  switch (server->protocol)
+    {
+    case LB_ACCOUNT_PROTOCOL_IMAP:
+      {
+        g_autoptr(LbImapSession) session = lb_imap_session_new (connection);
+
+        lb_imap_session_connect_async (session, NULL, wait_cb, wait);
+        if (!lb_imap_session_connect_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_imap_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
+        if (!lb_imap_session_login_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_imap_session_logout_async (session, NULL, wait_cb, wait);
+        lb_imap_session_logout_finish (session, wait_run (wait), NULL);
+        return TRUE;
+      }
+    case LB_ACCOUNT_PROTOCOL_POP3:
+      {
+        g_autoptr(LbPop3Session) session = lb_pop3_session_new (connection);
+
+        lb_pop3_session_connect_async (session, NULL, wait_cb, wait);
+        if (!lb_pop3_session_connect_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_pop3_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
+        if (!lb_pop3_session_login_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_pop3_session_quit_async (session, NULL, wait_cb, wait);
+        lb_pop3_session_quit_finish (session, wait_run (wait), NULL, NULL);
+        return TRUE;
+      }
+    case LB_ACCOUNT_PROTOCOL_SMTP:
+      {
+        g_autoptr(LbSmtpSession) session = lb_smtp_session_new (connection);
+
+        lb_smtp_session_connect_async (session, NULL, wait_cb, wait);
+        if (!lb_smtp_session_connect_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_smtp_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
+        if (!lb_smtp_session_login_finish (session, wait_run (wait), error))
+          return FALSE;
+        lb_smtp_session_quit_async (session, NULL, wait_cb, wait);
+        lb_smtp_session_quit_finish (session, wait_run (wait), NULL);
+        return TRUE;
+      }
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static int
+account_test (int    argc,
+              char **argv)
+{
+  g_autoptr(LbAccount) account = NULL;
+  Wait wait = { 0 };
+  int status = LBCTL_ACCOUNT_EXIT_OK;
+  struct
+  {
+    const char *label;
+    const LbAccountServer *server;
+  } servers[2];
+  guint n_servers = 0;
+  guint failed = 0;
+
+  if (!parse_options (&argc, &argv, N_("NAME"), NULL))
+    return LBCTL_ACCOUNT_EXIT_INVALID;
+  account = load_named (argc, argv, "test", &status);
+  if (account == NULL)
+    return status;
+
+  servers[n_servers].label = "incoming";
+  servers[n_servers++].server = account->incoming;
+  if (account->outgoing != NULL)
+    {
+      servers[n_servers].label = "outgoing";
+      servers[n_servers++].server = account->outgoing;
+    }
+
+  wait.loop = g_main_loop_new (NULL, FALSE);
+  for (guint i = 0; i < n_servers; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = server_url (servers[i].server);
+
+      if (test_server (account, servers[i].server, &wait, &error))
+        g_print ("%s %s: %s\n", servers[i].label, url, _("ok"));
+      else
+        {
+          failed++;
+          g_print ("%s %s: %s\n", servers[i].label, url, error->message);
+          g_printerr (_("letterbox-ctl: account “%s”: %s %s: %s\n"),
+                      account->id, servers[i].label, url, error->message);
+        }
+    }
+  g_clear_object (&wait.result);
+  g_main_loop_unref (wait.loop);
+
+  return failed == 0 ? LBCTL_ACCOUNT_EXIT_OK : LBCTL_ACCOUNT_EXIT_CONNECT;
+}
+
+static void
+print_account_usage (FILE *out)
+{
+  fprintf (out, "%s\n\n", _("Usage: letterbox-ctl [--config-dir DIR] [--json] account "
+                            "SUBCOMMAND [ARGUMENTS…]"));
+  fprintf (out, "%s\n", _("Subcommands:"));
+  fprintf (out, "  %s\n", _("add NAME --email ADDRESS (--imap URL | --pop3 URL) [--smtp URL] "
+                            "[--display-name TEXT] [--password-command CMD] "
+                            "[--ca-file FILE | --trust-fingerprint SHA256]"));
+  fprintf (out, "  %s\n", _("list                  the account names, or with --json their "
+                            "details"));
+  fprintf (out, "  %s\n", _("show NAME             the account's settings (never a password)"));
+  fprintf (out, "  %s\n", _("remove NAME           delete the account's configuration"));
+  fprintf (out, "  %s\n", _("test NAME             log in to its servers, one line each"));
+  fprintf (out, "\n%s\n", _("URLs: imaps://user@host:993, imap://… (STARTTLS), pop3s://…, "
+                            "pop3://… (STARTTLS), smtps://…:465, smtp://…:587 (STARTTLS); "
+                            "the user defaults to the e-mail address."));
+  fprintf (out, "%s\n", _("Exit status: 0 success, 1 wrong usage or invalid input, "
+                          "2 no such account or it already exists, "
+                          "4 a connection or login failed, 5 a file could not be read or "
+                          "written."));
+}
+
+int
+lbctl_account (int    argc,
+               char **argv)
+{
+  static const struct
+  {
+    const char *name;
+    int (*run) (int argc, char **argv);
+  } subcommands[] = {
+    { "add", account_add },
+    { "list", account_list },
+    { "show", account_show },
+    { "remove", account_remove },
+    { "test", account_test },
+  };
+
+  if (argc < 2)
+    {
+      print_account_usage (stderr);
+      return LBCTL_ACCOUNT_EXIT_INVALID;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0)
+    {
+      print_account_usage (stdout);
+      return LBCTL_ACCOUNT_EXIT_OK;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++)
+    if (strcmp (argv[1], subcommands[i].name) == 0)
+      return subcommands[i].run (argc - 1, argv + 1);
+
+  g_printerr (_("letterbox-ctl: unknown account subcommand “%s” "
+                "(try letterbox-ctl account --help)\n"), argv[1]);
+  return LBCTL_ACCOUNT_EXIT_INVALID;
+}
