@@ -632,6 +632,30 @@ summary_from_row (sqlite3_stmt *stmt)
                                  (LbMessageFlags) sqlite3_column_int (stmt, 6));
 }
 
+/* Steps a prepared "SELECT id, folder_id, date, sender, subject, preview, flags"
+ * (@rc: how preparing and binding went), then finalizes it and releases the lock. */
+static GPtrArray *
+collect_summaries (LbStore       *self,
+                   sqlite3_stmt  *stmt,
+                   int            rc,
+                   const char    *what,
+                   GError       **error)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      g_ptr_array_add (messages, summary_from_row (stmt));
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, what);
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+}
+
 /**
  * lb_store_list_messages:
  * @folder_id: the folder
@@ -648,7 +672,6 @@ lb_store_list_messages (LbStore  *self,
                         guint     limit,
                         GError  **error)
 {
-  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
   sqlite3_stmt *stmt = NULL;
   int rc;
 
@@ -670,17 +693,7 @@ lb_store_list_messages (LbStore  *self,
     rc = sqlite3_bind_int64 (stmt, 2, limit);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, 3, offset);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      g_ptr_array_add (messages, summary_from_row (stmt));
-      rc = SQLITE_OK;
-    }
-  if (rc != SQLITE_DONE)
-    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
-  sqlite3_finalize (stmt);
-  g_mutex_unlock (&self->lock);
-
-  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+  return collect_summaries (self, stmt, rc, _("read"), error);
 }
 
 /**
@@ -750,7 +763,6 @@ lb_store_list_thread (LbStore  *self,
                       gint64    message_id,
                       GError  **error)
 {
-  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
   sqlite3_stmt *stmt = NULL;
   int rc;
 
@@ -765,17 +777,7 @@ lb_store_list_thread (LbStore  *self,
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, 1, message_id);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      g_ptr_array_add (messages, summary_from_row (stmt));
-      rc = SQLITE_OK;
-    }
-  if (rc != SQLITE_DONE)
-    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
-  sqlite3_finalize (stmt);
-  g_mutex_unlock (&self->lock);
-
-  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+  return collect_summaries (self, stmt, rc, _("read"), error);
 }
 
 /* The filters of a query, as SQL over "messages m" (and "folders f" for folder:). */
@@ -833,7 +835,6 @@ search_plan (LbStore              *self,
              guint                 limit,
              GError              **error)
 {
-  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GString) sql = g_string_new (NULL);
   const char *folder_join = q->folders->len > 0 ? "JOIN folders f ON f.id = m.folder_id " : "";
   sqlite3_stmt *stmt = NULL;
@@ -864,17 +865,7 @@ search_plan (LbStore              *self,
     rc = sqlite3_bind_int64 (stmt, param++, limit);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64 (stmt, param++, offset);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      g_ptr_array_add (messages, summary_from_row (stmt));
-      rc = SQLITE_OK;
-    }
-  if (rc != SQLITE_DONE)
-    set_error_from_db (error, self->db, rc, self->index_path, _("search"));
-  sqlite3_finalize (stmt);
-  g_mutex_unlock (&self->lock);
-
-  return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
+  return collect_summaries (self, stmt, rc, _("search"), error);
 }
 
 /**
