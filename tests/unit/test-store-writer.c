@@ -804,6 +804,195 @@ test_upgrade_from_1 (void)
   lb_test_remove_tree (dir);
 }
 
+/* ---- offline operations and sync jobs ---- */
+
+static gboolean
+writer_op (LbStoreWriter *writer,
+           int            op,
+           gint64         id,
+           gint64         arg,
+           GError       **error)
+{
+  LbTestWait w = { 0 };
+  gboolean ok = FALSE;
+
+  switch (op)
+    {
+    case 0:
+      lb_store_writer_change_flags_async (writer, id, (LbMessageFlags) (arg & 0xff),
+                                          (LbMessageFlags) (arg >> 8), NULL, lb_test_wait_cb, &w);
+      ok = lb_store_writer_change_flags_finish (writer, lb_test_wait_result (&w), error);
+      break;
+    case 1:
+      lb_store_writer_move_async (writer, id, arg, NULL, lb_test_wait_cb, &w);
+      ok = lb_store_writer_move_finish (writer, lb_test_wait_result (&w), error);
+      break;
+    case 2:
+      lb_store_writer_expunge_async (writer, id, NULL, lb_test_wait_cb, &w);
+      ok = lb_store_writer_expunge_finish (writer, lb_test_wait_result (&w), error);
+      break;
+    case 3:
+      {
+        guint32 uid = (guint32) arg;
+
+        lb_store_writer_expunge_uids_async (writer, id, &uid, 1, NULL, lb_test_wait_cb, &w);
+        ok = lb_store_writer_expunge_uids_finish (writer, lb_test_wait_result (&w), error);
+      }
+      break;
+    case 4:
+      lb_store_writer_flush_async (writer, NULL, lb_test_wait_cb, &w);
+      ok = lb_store_writer_flush_finish (writer, lb_test_wait_result (&w), error);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  g_object_unref (w.result);
+  return ok;
+}
+
+static char *
+sql_text (const char *dir,
+          const char *sql)
+{
+  g_autofree char *path = g_build_filename (dir, "index.db", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  GString *out = g_string_new (NULL);
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &s, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (s) == SQLITE_ROW)
+    {
+      for (int c = 0; c < sqlite3_column_count (s); c++)
+        g_string_append_printf (out, "%s%s", c > 0 ? "|" : (out->len > 0 ? "\n" : ""),
+                                sqlite3_column_type (s, c) == SQLITE_NULL
+                                  ? "NULL" : (const char *) sqlite3_column_text (s, c));
+    }
+  sqlite3_finalize (s);
+  sqlite3_close (db);
+  return g_string_free (out, FALSE);
+}
+
+/* Flag changes, moves and deletions happen in the store at once and leave a journal the
+ * sync replays: changes to one message fold together, a move back cancels the move, a
+ * deletion forgets what was pending and remembers where the server has the message. */
+static void
+test_offline_operations (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = body_for (1);
+  gint64 archive = ensure_folder (f->writer, "acct", "Archive");
+  gint64 id = add (f->writer, message (f->folder, 7, "one", "one@x", NULL, NULL), body, &error);
+  gint64 two = add (f->writer, message (f->folder, 8, "two", "two@x", NULL, NULL), NULL, &error);
+  g_autofree char *sql = NULL;
+  g_autofree char *text = NULL;
+
+  g_assert_no_error (error);
+  /* +seen +flagged, then -flagged: one entry, set seen, clear flagged. */
+  g_assert_true (writer_op (f->writer, 0, id, LB_MESSAGE_FLAG_SEEN | LB_MESSAGE_FLAG_FLAGGED,
+                            &error));
+  g_assert_true (writer_op (f->writer, 0, id, LB_MESSAGE_FLAG_FLAGGED << 8, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (unread (f), ==, 1);
+  text = sql_text (f->dir, "SELECT kind, payload FROM journal ORDER BY id");
+  g_assert_cmpstr (text, ==, "flags|(uint32 1, uint32 4)");
+  g_clear_pointer (&text, g_free);
+
+  /* Server flags do not overwrite a change that waits for replay. */
+  add (f->writer, message (f->folder, 7, "one", "one@x", NULL, NULL), NULL, &error);
+  g_assert_no_error (error);
+  sql = g_strdup_printf ("SELECT flags FROM messages WHERE id = %" G_GINT64_FORMAT, id);
+  g_assert_cmpint (sql_int (f->dir, "index.db", sql), ==, LB_MESSAGE_FLAG_SEEN);
+
+  /* The server expunging it keeps it while the change is pending. */
+  g_assert_true (writer_op (f->writer, 3, f->folder, 7, &error));
+  g_assert_cmpint (sql_int (f->dir, "index.db", sql), ==, LB_MESSAGE_FLAG_SEEN);
+
+  /* Move to Archive and back: no move is left, and the UID is the server's again. */
+  g_assert_true (writer_op (f->writer, 1, id, archive, &error));
+  g_clear_pointer (&text, g_free);
+  text = sql_text (f->dir, "SELECT kind, payload FROM journal ORDER BY id");
+  {
+    g_autofree char *expected = g_strdup_printf ("flags|(uint32 1, uint32 4)\nmove|(int64 %"
+                                                 G_GINT64_FORMAT ", uint32 7, int64 %"
+                                                 G_GINT64_FORMAT ", 'one@x')", f->folder, archive);
+
+    g_assert_cmpstr (text, ==, expected);
+  }
+  g_assert_true (writer_op (f->writer, 1, id, f->folder, &error));
+  g_clear_pointer (&text, g_free);
+  text = sql_text (f->dir, "SELECT m.uid, j.kind FROM messages m, journal j WHERE m.id = j.message_id");
+  g_assert_cmpstr (text, ==, "7|flags");
+
+  /* Moved, then deleted: the expunge is for where the server has it, nothing else left. */
+  g_assert_true (writer_op (f->writer, 1, id, archive, &error));
+  g_assert_true (writer_op (f->writer, 2, id, 0, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&text, g_free);
+  text = sql_text (f->dir, "SELECT kind, folder_id, payload, message_id FROM journal ORDER BY id");
+  {
+    g_autofree char *expected = g_strdup_printf ("expunge|%" G_GINT64_FORMAT
+                                                 "|(uint32 7, 'one@x')|NULL", f->folder);
+
+    g_assert_cmpstr (text, ==, expected);
+  }
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages m JOIN folders f "
+                                                "ON f.id = m.folder_id WHERE account_id = 'acct'"), ==, 1);
+  g_assert_cmpint (sql_int (f->dir, "bodies/acct.db", "SELECT count(*) FROM bodies"), ==, 0);
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages_fts WHERE "
+                                                "messages_fts MATCH 'one'"), ==, 0);
+
+  /* The server expunging a message with nothing pending removes it. */
+  g_assert_true (writer_op (f->writer, 3, f->folder, 8, &error));
+  g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM messages m JOIN folders f "
+                                                "ON f.id = m.folder_id WHERE account_id = 'acct'"), ==, 0);
+  g_assert_false (writer_op (f->writer, 1, two, archive, &error));
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* A message moved offline is taken back by its server copy (same Message-ID) when the
+   * destination syncs, instead of appearing twice. */
+  {
+    gint64 three = add (f->writer, message (f->folder, 9, "three", "three@x", NULL, NULL), NULL,
+                        &error);
+    LbStoreMessage *copy = message (archive, 30, "three", "three@x", NULL, NULL);
+    gint64 adopted;
+
+    g_assert_true (writer_op (f->writer, 1, three, archive, &error));
+    adopted = add (f->writer, copy, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (adopted, ==, three);
+    g_clear_pointer (&text, g_free);
+    text = sql_text (f->dir, "SELECT folder_id, uid FROM messages WHERE message_id = 'three@x'");
+    g_autofree char *expected = g_strdup_printf ("%" G_GINT64_FORMAT "|30", archive);
+
+    g_assert_cmpstr (text, ==, expected);
+  }
+
+  /* The local account keeps no journal. */
+  {
+    gint64 local = 0;
+    g_autoptr(GPtrArray) folders = lb_store_list_folders (f->store, &error);
+    gint64 before = sql_int (f->dir, "index.db", "SELECT count(*) FROM journal");
+    gint64 lid;
+
+    for (guint i = 0; i < folders->len; i++)
+      if (g_strcmp0 (lb_folder_get_account_id (g_ptr_array_index (folders, i)),
+                     LB_STORE_LOCAL_ACCOUNT_ID) == 0 && local == 0)
+        local = lb_folder_get_id (g_ptr_array_index (folders, i));
+    g_assert_cmpint (local, >, 0);
+    lid = add (f->writer, message (local, 0, "local", "local@x", NULL, NULL), NULL, &error);
+    g_assert_true (writer_op (f->writer, 0, lid, LB_MESSAGE_FLAG_SEEN, &error));
+    g_assert_true (writer_op (f->writer, 2, lid, 0, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (sql_int (f->dir, "index.db", "SELECT count(*) FROM journal"), ==, before);
+  }
+
+  g_assert_true (writer_op (f->writer, 4, 0, 0, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -828,6 +1017,8 @@ main (int   argc,
               fixture_tear_down);
   g_test_add ("/store/writer/concurrent-reader", Fixture, NULL, fixture_set_up,
               test_concurrent_reader, fixture_tear_down);
+  g_test_add ("/store/writer/offline-operations", Fixture, NULL, fixture_set_up,
+              test_offline_operations, fixture_tear_down);
 
   return g_test_run ();
 }

@@ -5,7 +5,10 @@
 
 #include <glib/gi18n-lib.h>
 #include <sqlite3.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lb-store.h"
 #include "lb-store-bodies.h"
@@ -32,6 +35,12 @@ typedef enum
   JOB_ADD,
   JOB_SET_FLAGS,
   JOB_DELETE,
+  JOB_EXEC,
+  JOB_FLUSH,
+  JOB_EXPUNGE_UIDS,
+  JOB_CHANGE_FLAGS,
+  JOB_MOVE,
+  JOB_EXPUNGE,
   JOB_STOP,
 } JobKind;
 
@@ -73,6 +82,16 @@ typedef struct
   gint64 message_id;
   LbMessageFlags set;
   LbMessageFlags clear;
+
+  /* JOB_EXEC */
+  LbStoreWriterFunc func;
+  gpointer func_data;
+  GDestroyNotify func_destroy;
+
+  /* JOB_EXPUNGE_UIDS, JOB_MOVE */
+  gint64 folder_id;
+  GArray *uids;          /* guint32 */
+  GArray *drop_bodies;   /* gint64 body ids in body_account's database, dropped after commit */
 } Job;
 
 /* What the writer thread works with. It holds its own reference: the GObject may be
@@ -195,6 +214,10 @@ job_free (Job *job)
   lb_store_message_free (job->message);
   g_clear_object (&job->body);
   g_free (job->body_account);
+  if (job->func_destroy != NULL)
+    job->func_destroy (job->func_data);
+  g_clear_pointer (&job->uids, g_array_unref);
+  g_clear_pointer (&job->drop_bodies, g_array_unref);
   g_free (job);
 }
 
@@ -594,7 +617,49 @@ find_existing (Core                  *self,
       *body_state = sqlite3_column_int (s, 1);
     }
   sqlite3_reset (s);
+  if (id != 0 || m->uid == 0 || m->message_id == NULL)
+    return id;
+
+  /* A server message that a local row is waiting for: one moved, saved or sent here
+   * while offline, whose replay reached the server before its new UID was recorded (or
+   * a folder whose UIDVALIDITY changed). The row takes the server's UID. */
+  if ((s = stmt (self, "SELECT id, body_state FROM messages WHERE folder_id = ?1 AND "
+                       "uid IS NULL AND message_id = ?2 ORDER BY id LIMIT 1", error)) == NULL)
+    return -1;
+  sqlite3_bind_int64 (s, 1, m->folder_id);
+  bind_text (s, 2, m->message_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      id = sqlite3_column_int64 (s, 0);
+      *body_state = sqlite3_column_int (s, 1);
+    }
+  sqlite3_reset (s);
+  if (id == 0)
+    return 0;
+  if ((s = stmt (self, "UPDATE messages SET uid = ?2 WHERE id = ?1", error)) == NULL)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_int64 (s, 2, m->uid);
+  if (!run (self, s, error))
+    return -1;
   return id;
+}
+
+/* 1 when a journal entry about the message waits for replay, 0 if not, -1 on error. */
+static int
+has_pending (Core    *self,
+             gint64   message_id,
+             GError **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT 1 FROM journal WHERE message_id = ?1 LIMIT 1", error);
+  int pending;
+
+  if (s == NULL)
+    return -1;
+  sqlite3_bind_int64 (s, 1, message_id);
+  pending = sqlite3_step (s) == SQLITE_ROW;
+  sqlite3_reset (s);
+  return pending;
 }
 
 static gboolean
@@ -617,16 +682,24 @@ do_add (Core           *self,
     return FALSE;
   if (existing > 0)
     {
-      /* Seen before: the server's flags win; a body arriving now completes the row. */
-      if ((s = stmt (self, "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4 "
-                           "WHERE id = ?1", error)) == NULL)
+      /* Seen before: the server's flags win, unless a local change waits to be replayed;
+       * a body arriving now completes the row. */
+      int pending = has_pending (self, existing, error);
+
+      if (pending < 0)
         return FALSE;
-      sqlite3_bind_int64 (s, 1, existing);
-      sqlite3_bind_int (s, 2, (int) m->flags);
-      bind_text (s, 3, m->keywords);
-      sqlite3_bind_int64 (s, 4, (sqlite3_int64) m->modseq);
-      if (!run (self, s, error))
-        return FALSE;
+      if (pending == 0)
+        {
+          if ((s = stmt (self, "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4 "
+                               "WHERE id = ?1", error)) == NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, existing);
+          sqlite3_bind_int (s, 2, (int) m->flags);
+          bind_text (s, 3, m->keywords);
+          sqlite3_bind_int64 (s, 4, (sqlite3_int64) m->modseq);
+          if (!run (self, s, error))
+            return FALSE;
+        }
       if (job->body_id != 0 && body_state != 2)
         {
           if ((s = stmt (self, "UPDATE messages SET body_state = 2, body_id = ?2 WHERE id = ?1",
@@ -810,6 +883,424 @@ do_delete (Core           *self,
   return TRUE;
 }
 
+/* ---- sync jobs and offline operations (writer thread) ------------------------------ */
+
+static void fail_job (Job *job, GError *error);
+
+typedef struct
+{
+  gint64 folder_id;
+  gint64 uid;          /* 0 when NULL */
+  char *account_id;
+  char *message_id;
+  gint64 body_id;
+} Row;
+
+static void
+row_clear (Row *row)
+{
+  g_free (row->account_id);
+  g_free (row->message_id);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Row, row_clear)
+
+static gboolean
+read_row (Core    *self,
+          gint64   id,
+          Row     *row,
+          GError **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT m.folder_id, m.uid, f.account_id, m.message_id, "
+                                "m.body_id FROM messages m JOIN folders f ON f.id = m.folder_id "
+                                "WHERE m.id = ?1", error);
+  gboolean found = FALSE;
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      row->folder_id = sqlite3_column_int64 (s, 0);
+      row->uid = sqlite3_column_int64 (s, 1);
+      row->account_id = g_strdup ((const char *) sqlite3_column_text (s, 2));
+      row->message_id = g_strdup ((const char *) sqlite3_column_text (s, 3));
+      row->body_id = sqlite3_column_int64 (s, 4);
+      found = TRUE;
+    }
+  sqlite3_reset (s);
+  if (!found)
+    g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                 _("There is no message %lld in the mail store"), (long long) id);
+  return found;
+}
+
+static gboolean
+journal_add (Core        *self,
+             const char  *account_id,
+             const char  *kind,
+             gint64       folder_id,
+             gint64       message_id,
+             GVariant    *payload,
+             GError     **error)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (payload);
+  g_autofree char *text = g_variant_print (owned, TRUE);
+  sqlite3_stmt *s = stmt (self, "INSERT INTO journal (account_id, kind, folder_id, payload, "
+                                "created, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+
+  if (s == NULL)
+    return FALSE;
+  bind_text (s, 1, account_id);
+  bind_text (s, 2, kind);
+  sqlite3_bind_int64 (s, 3, folder_id);
+  sqlite3_bind_text (s, 4, text, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64 (s, 5, g_get_real_time () / G_USEC_PER_SEC);
+  if (message_id != 0)
+    sqlite3_bind_int64 (s, 6, message_id);
+  return run (self, s, error);
+}
+
+/* The newest journal entry about a message: its id, kind and payload (kind NULL if none). */
+static gboolean
+journal_last (Core      *self,
+              gint64     message_id,
+              gint64    *entry_id,
+              char     **kind,
+              GVariant **payload,
+              GError   **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT id, kind, payload FROM journal WHERE message_id = ?1 "
+                                "ORDER BY id DESC LIMIT 1", error);
+
+  *kind = NULL;
+  *payload = NULL;
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, message_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      *entry_id = sqlite3_column_int64 (s, 0);
+      *kind = g_strdup ((const char *) sqlite3_column_text (s, 1));
+      *payload = g_variant_parse (NULL, (const char *) sqlite3_column_text (s, 2), NULL, NULL,
+                                  NULL);
+    }
+  sqlite3_reset (s);
+  if (*kind != NULL && *payload == NULL)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_CORRUPT,
+                   _("Journal entry %lld of the mail store cannot be read"), (long long) *entry_id);
+      g_clear_pointer (kind, g_free);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+journal_update (Core      *self,
+                gint64     entry_id,
+                gint64     folder_id,
+                GVariant  *payload,
+                GError   **error)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (payload);
+  g_autofree char *text = g_variant_print (owned, TRUE);
+  sqlite3_stmt *s = stmt (self, "UPDATE journal SET payload = ?2, folder_id = ?3 WHERE id = ?1",
+                          error);
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, entry_id);
+  sqlite3_bind_text (s, 2, text, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64 (s, 3, folder_id);
+  return run (self, s, error);
+}
+
+static gboolean
+journal_remove (Core    *self,
+                gint64   entry_id,
+                GError **error)
+{
+  sqlite3_stmt *s = stmt (self, "DELETE FROM journal WHERE id = ?1", error);
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, entry_id);
+  return run (self, s, error);
+}
+
+static gboolean
+is_local (const char *account_id)
+{
+  return g_strcmp0 (account_id, LB_STORE_LOCAL_ACCOUNT_ID) == 0;
+}
+
+/* Removes one message row with its search row; its body goes after the commit. */
+static gboolean
+remove_row (Core        *self,
+            Job         *job,
+            gint64       id,
+            const Row   *row,
+            GError     **error)
+{
+  sqlite3_stmt *s = stmt (self, "DELETE FROM messages WHERE id = ?1", error);
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, id);
+  if (!run (self, s, error))
+    return FALSE;
+  if ((s = stmt (self, "DELETE FROM messages_fts WHERE rowid = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, id);
+  if (!run (self, s, error))
+    return FALSE;
+  if (row->body_id != 0)
+    {
+      if (job->drop_bodies == NULL)
+        job->drop_bodies = g_array_new (FALSE, FALSE, sizeof (gint64));
+      g_array_append_val (job->drop_bodies, row->body_id);
+      if (job->body_account == NULL)
+        job->body_account = g_strdup (row->account_id);
+    }
+  return TRUE;
+}
+
+static gboolean
+do_expunge_uids (Core    *self,
+                 Job     *job,
+                 GError **error)
+{
+  g_autofree char *account = folder_account (self, job->folder_id, error);
+
+  if (account == NULL)
+    return FALSE;
+  for (guint i = 0; i < job->uids->len; i++)
+    {
+      sqlite3_stmt *s = stmt (self, "SELECT id, body_id FROM messages WHERE folder_id = ?1 AND "
+                                    "uid = ?2", error);
+      Row row = { 0 };
+      gint64 id = 0;
+      int pending;
+
+      if (s == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (s, 1, job->folder_id);
+      sqlite3_bind_int64 (s, 2, g_array_index (job->uids, guint32, i));
+      if (sqlite3_step (s) == SQLITE_ROW)
+        {
+          id = sqlite3_column_int64 (s, 0);
+          row.body_id = sqlite3_column_int64 (s, 1);
+        }
+      sqlite3_reset (s);
+      if (id == 0)
+        continue;
+      /* A message with a pending local change stays until the change is replayed (the
+       * replay then finds it gone and drops the change, or re-creates what it must). */
+      pending = has_pending (self, id, error);
+      if (pending < 0)
+        return FALSE;
+      if (pending > 0)
+        continue;
+      row.account_id = account;
+      if (!remove_row (self, job, id, &row, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+do_change_flags (Core    *self,
+                 Job     *job,
+                 GError **error)
+{
+  g_auto(Row) row = { 0 };
+  g_autofree char *kind = NULL;
+  g_autoptr(GVariant) payload = NULL;
+  gint64 entry = 0;
+
+  if (!read_row (self, job->message_id, &row, error) || !do_set_flags (self, job, error))
+    return FALSE;
+  if (is_local (row.account_id))
+    return TRUE;
+  if (!journal_last (self, job->message_id, &entry, &kind, &payload, error))
+    return FALSE;
+  if (g_strcmp0 (kind, "flags") == 0)
+    {
+      /* Folds into the pending change: the newest wish for each flag wins. */
+      guint32 set, clear;
+
+      g_variant_get (payload, "(uu)", &set, &clear);
+      set = (set & ~job->clear) | job->set;
+      clear = (clear & ~job->set) | job->clear;
+      return journal_update (self, entry, row.folder_id, g_variant_new ("(uu)", set, clear),
+                             error);
+    }
+  return journal_add (self, row.account_id, "flags", row.folder_id, job->message_id,
+                      g_variant_new ("(uu)", (guint32) job->set, (guint32) job->clear), error);
+}
+
+static gboolean
+do_move (Core    *self,
+         Job     *job,
+         GError **error)
+{
+  g_auto(Row) row = { 0 };
+  g_autofree char *dest_account = folder_account (self, job->folder_id, error);
+  g_autofree char *kind = NULL;
+  g_autoptr(GVariant) payload = NULL;
+  gint64 entry = 0;
+  sqlite3_stmt *s;
+
+  if (dest_account == NULL || !read_row (self, job->message_id, &row, error))
+    return FALSE;
+  if (g_strcmp0 (dest_account, row.account_id) != 0)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   _("Message %lld cannot be moved to a folder of another account"),
+                   (long long) job->message_id);
+      return FALSE;
+    }
+  if (row.folder_id == job->folder_id)
+    return TRUE;
+  if ((s = stmt (self, "UPDATE messages SET folder_id = ?2, uid = NULL WHERE id = ?1", error)) ==
+      NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  sqlite3_bind_int64 (s, 2, job->folder_id);
+  if (!run (self, s, error))
+    return FALSE;
+  if (is_local (row.account_id))
+    return TRUE;
+
+  if (!journal_last (self, job->message_id, &entry, &kind, &payload, error))
+    return FALSE;
+  if (row.uid == 0 && g_strcmp0 (kind, "move") == 0)
+    {
+      /* Moved again before the first move reached the server: one move from where the
+       * server has it, or none when it goes back there. */
+      gint64 src_folder, dest_folder;
+      guint32 src_uid;
+      const char *mid;
+
+      g_variant_get (payload, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
+      if (src_folder == job->folder_id)
+        {
+          if ((s = stmt (self, "UPDATE messages SET uid = ?2 WHERE id = ?1", error)) == NULL)
+            return FALSE;
+          sqlite3_bind_int64 (s, 1, job->message_id);
+          if (src_uid != 0)
+            sqlite3_bind_int64 (s, 2, src_uid);
+          return run (self, s, error) && journal_remove (self, entry, error);
+        }
+      return journal_update (self, entry, src_folder,
+                             g_variant_new ("(xuxs)", src_folder, src_uid, job->folder_id, mid),
+                             error);
+    }
+  if (row.uid == 0 && g_strcmp0 (kind, "append") == 0)
+    /* Not on the server yet: it will be uploaded where it is now. */
+    return journal_update (self, entry, job->folder_id, g_variant_new ("(x)", job->folder_id),
+                           error);
+  return journal_add (self, row.account_id, "move", row.folder_id, job->message_id,
+                      g_variant_new ("(xuxs)", row.folder_id, (guint32) row.uid, job->folder_id,
+                                     row.message_id != NULL ? row.message_id : ""),
+                      error);
+}
+
+static gboolean
+do_expunge (Core    *self,
+            Job     *job,
+            GError **error)
+{
+  g_auto(Row) row = { 0 };
+  g_autofree char *kind = NULL;
+  g_autoptr(GVariant) payload = NULL;
+  gint64 entry = 0;
+  gint64 server_folder;
+  guint32 server_uid;
+  sqlite3_stmt *s;
+
+  if (!read_row (self, job->message_id, &row, error))
+    return FALSE;
+  server_folder = row.folder_id;
+  server_uid = (guint32) row.uid;
+  if (!is_local (row.account_id))
+    {
+      if (!journal_last (self, job->message_id, &entry, &kind, &payload, error))
+        return FALSE;
+      if (row.uid == 0 && g_strcmp0 (kind, "move") == 0)
+        {
+          gint64 dest_folder;
+          const char *mid;
+
+          g_variant_get (payload, "(xux&s)", &server_folder, &server_uid, &dest_folder, &mid);
+        }
+      else if (row.uid == 0 && g_strcmp0 (kind, "append") == 0)
+        server_folder = 0; /* never reached the server */
+    }
+  /* Whatever was pending for the message no longer matters. */
+  if ((s = stmt (self, "DELETE FROM journal WHERE message_id = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  if (!run (self, s, error) || !remove_row (self, job, job->message_id, &row, error))
+    return FALSE;
+  if (is_local (row.account_id) || server_folder == 0)
+    return TRUE;
+  return journal_add (self, row.account_id, "expunge", server_folder, 0,
+                      g_variant_new ("(us)", server_uid,
+                                     row.message_id != NULL ? row.message_id : ""),
+                      error);
+}
+
+/* Makes every commit so far durable: SQLite's WAL mode with synchronous=NORMAL syncs the
+ * WAL only at checkpoints, so the WAL files are synced here. */
+static void
+flush_files (Core          *self,
+             GPtrArray     *batch)
+{
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_ptr_array_add (paths, g_strconcat (self->index_path, "-wal", NULL));
+  g_ptr_array_add (paths, g_strdup (self->index_path));
+  g_hash_table_iter_init (&iter, self->bodies);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      g_autofree char *path = lb_store_bodies_path (self->data_dir, key);
+
+      g_ptr_array_add (paths, g_strconcat (path, "-wal", NULL));
+      g_ptr_array_add (paths, g_steal_pointer (&path));
+    }
+  for (guint i = 0; i < paths->len; i++)
+    {
+      const char *path = g_ptr_array_index (paths, i);
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+      int saved;
+
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd >= 0 && fdatasync (fd) == 0)
+        {
+          close (fd);
+          continue;
+        }
+      saved = errno;
+      if (fd >= 0)
+        close (fd);
+      for (guint j = 0; j < batch->len; j++)
+        {
+          Job *job = g_ptr_array_index (batch, j);
+
+          if (job->kind == JOB_FLUSH)
+            fail_job (job, g_error_new (LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                                        _("Could not write “%s” to disk: %s"), path,
+                                        g_strerror (saved)));
+        }
+      return;
+    }
+}
+
 /* ---- bodies (writer thread) ------------------------------------------------------- */
 
 static sqlite3 *
@@ -967,6 +1458,16 @@ drop_bodies (Core          *self,
       g_autofree char *path = NULL;
       sqlite3 *db;
 
+      if (job->drop_bodies != NULL && job->error == NULL && job->body_account != NULL)
+        {
+          g_autofree char *bodies_path = lb_store_bodies_path (self->data_dir, job->body_account);
+
+          db = bodies_db (self, job->body_account, NULL);
+          for (guint j = 0; db != NULL && j < job->drop_bodies->len; j++)
+            lb_store_bodies_delete (db, bodies_path, g_array_index (job->drop_bodies, gint64, j),
+                                    NULL);
+          continue;
+        }
       if (job->body_id == 0 || job->body_account == NULL ||
           (job->kind == JOB_ADD && job->body_used))
         continue;
@@ -1026,6 +1527,27 @@ run_batch (Core          *self,
         case JOB_DELETE:
           ok = do_delete (self, job, &error);
           break;
+        case JOB_EXEC:
+          ok = job->func (self->db, job->func_data, &error);
+          if (!ok && error == NULL)
+            g_set_error (&error, LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                         _("A change to the mail store failed"));
+          break;
+        case JOB_FLUSH:
+          ok = TRUE;
+          break;
+        case JOB_EXPUNGE_UIDS:
+          ok = do_expunge_uids (self, job, &error);
+          break;
+        case JOB_CHANGE_FLAGS:
+          ok = do_change_flags (self, job, &error);
+          break;
+        case JOB_MOVE:
+          ok = do_move (self, job, &error);
+          break;
+        case JOB_EXPUNGE:
+          ok = do_expunge (self, job, &error);
+          break;
         case JOB_STOP:
         default:
           g_assert_not_reached ();
@@ -1034,6 +1556,7 @@ run_batch (Core          *self,
         {
           sqlite3_exec (self->db, "ROLLBACK TO job", NULL, NULL, NULL);
           job->body_used = FALSE;
+          g_clear_pointer (&job->drop_bodies, g_array_unref);
           job->fts_op = FTS_NONE;
           fail_job (job, error);
           error = NULL;
@@ -1052,6 +1575,7 @@ run_batch (Core          *self,
           job->body_used = FALSE;
           if (job->kind == JOB_DELETE)
             job->body_id = 0;
+          g_clear_pointer (&job->drop_bodies, g_array_unref);
           fail_job (job, g_error_copy (error));
         }
       g_error_free (error);
@@ -1059,6 +1583,12 @@ run_batch (Core          *self,
   else
     self->commits++;
   drop_bodies (self, batch);
+  for (guint i = 0; i < batch->len; i++)
+    if (((Job *) g_ptr_array_index (batch, i))->kind == JOB_FLUSH)
+      {
+        flush_files (self, batch);
+        break;
+      }
 }
 
 static void
@@ -1401,5 +1931,185 @@ lb_store_writer_delete_finish (LbStoreWriter  *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_exec_async:
+ * @func: runs on the writer thread with the index database, inside the batch's
+ *   transaction and its own savepoint
+ * @destroy: (nullable): frees @data once the job is done (on either thread)
+ *
+ * For sync's bookkeeping (folder state, flag updates from the server, the journal).
+ */
+void
+lb_store_writer_exec_async (LbStoreWriter       *self,
+                            LbStoreWriterFunc    func,
+                            gpointer             data,
+                            GDestroyNotify       destroy,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_EXEC, lb_store_writer_exec_async, cancellable, callback,
+                      user_data);
+
+  job->func = func;
+  job->func_data = data;
+  job->func_destroy = destroy;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_exec_finish (LbStoreWriter  *self,
+                             GAsyncResult   *result,
+                             GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_flush_async:
+ *
+ * Completes when every job queued before it has been committed and the database files
+ * have been synced to disk.
+ */
+void
+lb_store_writer_flush_async (LbStoreWriter       *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  submit (self, new_job (self, JOB_FLUSH, lb_store_writer_flush_async, cancellable, callback,
+                         user_data));
+}
+
+gboolean
+lb_store_writer_flush_finish (LbStoreWriter  *self,
+                              GAsyncResult   *result,
+                              GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+lb_store_writer_expunge_uids_async (LbStoreWriter       *self,
+                                    gint64               folder_id,
+                                    const guint32       *uids,
+                                    guint                n_uids,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_EXPUNGE_UIDS, lb_store_writer_expunge_uids_async, cancellable,
+                      callback, user_data);
+
+  job->folder_id = folder_id;
+  job->uids = g_array_sized_new (FALSE, FALSE, sizeof (guint32), n_uids);
+  g_array_append_vals (job->uids, uids, n_uids);
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_expunge_uids_finish (LbStoreWriter  *self,
+                                     GAsyncResult   *result,
+                                     GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_change_flags_async:
+ *
+ * Sets and clears flags of a message now and records the change for the server. Two
+ * changes to one message before a replay become one.
+ */
+void
+lb_store_writer_change_flags_async (LbStoreWriter       *self,
+                                    gint64               message_id,
+                                    LbMessageFlags       set,
+                                    LbMessageFlags       clear,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_CHANGE_FLAGS, lb_store_writer_change_flags_async, cancellable,
+                      callback, user_data);
+
+  job->message_id = message_id;
+  job->set = set;
+  job->clear = clear;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_change_flags_finish (LbStoreWriter  *self,
+                                     GAsyncResult   *result,
+                                     GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_move_async:
+ *
+ * Moves a message to @folder_id now; until the move is replayed the message has no
+ * server UID. A move back to where the server has it cancels the pending move.
+ */
+void
+lb_store_writer_move_async (LbStoreWriter       *self,
+                            gint64               message_id,
+                            gint64               folder_id,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_MOVE, lb_store_writer_move_async, cancellable, callback,
+                      user_data);
+
+  job->message_id = message_id;
+  job->folder_id = folder_id;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_move_finish (LbStoreWriter  *self,
+                             GAsyncResult   *result,
+                             GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_expunge_async:
+ *
+ * Deletes a message for good: its row, search entry and body now, and (for a server
+ * account) an expunge on the server at the next replay.
+ */
+void
+lb_store_writer_expunge_async (LbStoreWriter       *self,
+                               gint64               message_id,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_EXPUNGE, lb_store_writer_expunge_async, cancellable, callback,
+                      user_data);
+
+  job->message_id = message_id;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_expunge_finish (LbStoreWriter  *self,
+                                GAsyncResult   *result,
+                                GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sqlite3.h>
 
 #include "lb-folder.h"
 #include "lb-message-summary.h"
@@ -89,6 +90,85 @@ void           lb_store_writer_delete_async   (LbStoreWriter       *self,
                                                GAsyncReadyCallback  callback,
                                                gpointer             user_data);
 gboolean       lb_store_writer_delete_finish  (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* ---- Work for sync: run on the writer thread, in queue order. ---- */
+
+/* Runs inside the writer's transaction, in its own savepoint: returning FALSE (with
+ * @error set) undoes what the function did and fails only this job. It must not touch
+ * messages_fts or bodies; use the jobs below for that. */
+typedef gboolean (*LbStoreWriterFunc) (sqlite3   *db,
+                                       gpointer   data,
+                                       GError   **error);
+
+void           lb_store_writer_exec_async     (LbStoreWriter       *self,
+                                               LbStoreWriterFunc    func,
+                                               gpointer             data,
+                                               GDestroyNotify       destroy,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_exec_finish    (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* Completes once everything queued before it is committed and on disk (fsync'd): the
+ * point after which mail may be deleted from a server or a submission acknowledged. */
+void           lb_store_writer_flush_async    (LbStoreWriter       *self,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_flush_finish   (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* Removes the messages of @folder_id with these server UIDs (index, search and bodies):
+ * what the server expunged. Messages with a pending journal entry are kept. */
+void           lb_store_writer_expunge_uids_async (LbStoreWriter   *self,
+                                               gint64               folder_id,
+                                               const guint32       *uids,
+                                               guint                n_uids,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_expunge_uids_finish (LbStoreWriter  *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* ---- Offline operations (issue #6): applied to the store at once and recorded in the
+ * journal in the same transaction; sync replays them on the server in order. Messages
+ * of the local account are changed without a journal entry. ---- */
+
+void           lb_store_writer_change_flags_async (LbStoreWriter   *self,
+                                               gint64               message_id,
+                                               LbMessageFlags       set,
+                                               LbMessageFlags       clear,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_change_flags_finish (LbStoreWriter  *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* Moves a message to another folder of the same account (the message keeps its id). */
+void           lb_store_writer_move_async     (LbStoreWriter       *self,
+                                               gint64               message_id,
+                                               gint64               folder_id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_move_finish    (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+/* Deletes a message for good (here now, expunged on the server by sync). */
+void           lb_store_writer_expunge_async  (LbStoreWriter       *self,
+                                               gint64               message_id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_expunge_finish (LbStoreWriter       *self,
                                                GAsyncResult        *result,
                                                GError             **error);
 

@@ -148,6 +148,25 @@ static const char *const migrations[] = {
   "  payload TEXT NOT NULL DEFAULT '',"
   "  created INTEGER NOT NULL"
   ");",
+
+  /* 2 → 3: what account sync keeps (issue #6). */
+  /* Folders: the server's hierarchy delimiter and LIST attributes (\Noselect…), and
+   * when the folder last synced completely. */
+  "ALTER TABLE folders ADD COLUMN delimiter TEXT;"
+  "ALTER TABLE folders ADD COLUMN attributes TEXT NOT NULL DEFAULT '';"
+  "ALTER TABLE folders ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;"
+  /* The journal names the message an operation is about, so sync leaves a message
+   * with a pending local change alone until the change is replayed. */
+  "ALTER TABLE journal ADD COLUMN message_id INTEGER;"
+  "CREATE INDEX journal_by_message ON journal (message_id) WHERE message_id IS NOT NULL;"
+  "CREATE INDEX journal_by_account ON journal (account_id, id);"
+  /* POP3: every UIDL already downloaded, so leave-on-server mail is fetched once. */
+  "CREATE TABLE pop3_uidls ("
+  "  account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+  "  uidl TEXT NOT NULL,"
+  "  first_seen INTEGER NOT NULL,"
+  "  PRIMARY KEY (account_id, uidl)"
+  ") WITHOUT ROWID;",
 };
 
 static const struct
