@@ -95,6 +95,8 @@ test_round_trip (void)
   g_autoptr(LbAccount) loaded = NULL;
   g_autoptr(LbAccount) pop = make_account ("pop");
   g_autoptr(LbAccount) pop_loaded = NULL;
+  g_autoptr(LbAccount) copy = NULL;
+  g_autoptr(LbAccount) pop_copy = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *path = NULL;
@@ -152,6 +154,15 @@ test_round_trip (void)
   pop_loaded = lb_account_load ("pop", &error);
   g_assert_no_error (error);
   assert_accounts_equal (pop, pop_loaded);
+
+  /* A copy is equal and shares nothing. */
+  copy = lb_account_copy (account);
+  assert_accounts_equal (account, copy);
+  g_assert_true (copy->identities != account->identities);
+  g_assert_true (copy->incoming != account->incoming);
+  g_assert_true (copy->password_command != account->password_command);
+  pop_copy = lb_account_copy (pop_loaded);
+  assert_accounts_equal (pop, pop_copy);
 }
 
 static void

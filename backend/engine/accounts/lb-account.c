@@ -244,6 +244,41 @@ lb_account_free (LbAccount *account)
   g_free (account);
 }
 
+/**
+ * lb_account_copy:
+ *
+ * A deep copy, for work that outlives the caller's account (a sync in progress).
+ *
+ * Returns: (transfer full): the copy
+ */
+LbAccount *
+lb_account_copy (const LbAccount *account)
+{
+  LbAccount *copy;
+
+  g_return_val_if_fail (account != NULL, NULL);
+
+  copy = lb_account_new (account->id);
+  copy->display_name = g_strdup (account->display_name);
+  for (guint i = 0; i < account->identities->len; i++)
+    {
+      const LbAccountIdentity *identity = g_ptr_array_index (account->identities, i);
+
+      lb_account_add_identity (copy, identity->name, identity->address);
+    }
+  copy->incoming = lb_account_server_copy (account->incoming);
+  copy->outgoing = lb_account_server_copy (account->outgoing);
+  copy->ca_file = g_strdup (account->ca_file);
+  copy->fingerprint = g_strdup (account->fingerprint);
+  copy->password_source = account->password_source;
+  copy->password_command = g_strdup (account->password_command);
+  copy->bodies = account->bodies;
+  copy->bodies_days = account->bodies_days;
+  copy->leave_on_server = account->leave_on_server;
+  copy->delete_after_days = account->delete_after_days;
+  return copy;
+}
+
 void
 lb_account_add_identity (LbAccount  *account,
                          const char *name,

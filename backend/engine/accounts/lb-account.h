@@ -136,6 +136,7 @@ guint            lb_account_default_port        (LbAccountProtocol   protocol,
 
 LbAccount       *lb_account_new                  (const char         *id);
 void             lb_account_free                 (LbAccount          *account);
+LbAccount       *lb_account_copy                 (const LbAccount    *account);
 void             lb_account_add_identity         (LbAccount          *account,
                                                   const char         *name,
                                                   const char         *address);

@@ -702,11 +702,16 @@ do_add (Core           *self,
         }
       if (job->body_id != 0 && body_state != 2)
         {
-          if ((s = stmt (self, "UPDATE messages SET body_state = 2, body_id = ?2 WHERE id = ?1",
-                         error)) == NULL)
+          /* What only the body tells: the preview and whether it has attachments. */
+          if ((s = stmt (self, "UPDATE messages SET body_state = 2, body_id = ?2, "
+                               "preview = coalesce (?3, preview), has_attachment = ?4 "
+                               "WHERE id = ?1", error)) == NULL)
             return FALSE;
           sqlite3_bind_int64 (s, 1, existing);
           sqlite3_bind_int64 (s, 2, job->body_id);
+          if (m->preview != NULL)
+            bind_text (s, 3, m->preview);
+          sqlite3_bind_int (s, 4, m->has_attachment ? 1 : 0);
           if (!run (self, s, error))
             return FALSE;
           job->body_used = TRUE;

@@ -1,0 +1,2519 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lb-sync"
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lb-imap-service.h"
+#include "lb-imap-session.h"
+#include "lb-imap-sync.h"
+#include "lb-store.h"
+#include "lb-store-import.h"
+
+/*
+ * One account's IMAP sync (issue #6), as a chain of async steps on one pooled session:
+ *
+ *   1. log in (the account's password, CA file or pinned certificate);
+ *   2. LIST with special-use roles (guessed from names when the server has none), and
+ *      the store's folders made to match;
+ *   3. replay the journal of offline operations, oldest first: an operation whose
+ *      message is gone on the server is dropped, one the server refuses for another
+ *      reason stays for the next sync;
+ *   4. each folder, Inbox first: SELECT (with QRESYNC when the store knows the folder),
+ *      UIDVALIDITY checked (a change keeps the rows without UIDs, so that the server's
+ *      copies take them back by Message-ID and local-only changes survive), flag
+ *      changes and expunges (QRESYNC, else CONDSTORE CHANGEDSINCE, else a UID/flags
+ *      diff), then the headers of new messages newest first, then the folder's state;
+ *   5. bodies by the account's policy, newest first, after every folder's headers.
+ *
+ * Every store write goes through the writer in order, and a folder's state (UIDVALIDITY,
+ * HIGHESTMODSEQ, highest UID) is written after its messages, so a sync killed at any
+ * point redoes only what it had not committed; rows are keyed by (folder, UID) and the
+ * writer's adds are idempotent. Reads of the store's state run as writer jobs too, so
+ * they see every write queued before them.
+ */
+
+#define HEADER_CHUNK 1000
+#define BODY_CHUNK 50
+#define FLAGS_CHUNK 5000
+#define HEADER_ITEMS "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER]"
+
+struct _LbImapSync
+{
+  GObject parent_instance;
+
+  LbAccount *account;
+  LbStoreWriter *writer;
+  LbImapService *service;
+  gboolean running;
+  gboolean watching;
+  gboolean dirty;          /* the Inbox changed while a run was going */
+  gulong changed_handler;
+  GCancellable *watch_cancel;
+};
+
+G_DEFINE_FINAL_TYPE (LbImapSync, lb_imap_sync, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_PROGRESS,
+  SIGNAL_INBOX_SYNCED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+typedef struct
+{
+  char *name;              /* UTF-8 */
+  char delimiter;
+  char *attributes;        /* as LISTed, space separated */
+  LbFolderRole role;
+  gboolean selectable;
+  gint64 id;
+} Folder;
+
+typedef struct
+{
+  gint64 id;
+  char *kind;
+  gint64 folder_id;
+  char *payload;
+  gint64 message_id;
+  /* Resolved by a store read: the message's folder and UID now. */
+  gint64 row_folder;
+  guint32 row_uid;
+} Entry;
+
+typedef struct
+{
+  LbImapSync *self;
+  LbImapSyncFlags flags;
+  LbImapSession *session;
+  GPtrArray *folders;      /* Folder*, Inbox first */
+  GHashTable *by_id;       /* folder id → Folder* (borrowed) */
+  guint index;
+  char *selected;          /* the selected mailbox's name */
+  LbImapSyncStats stats;
+  gboolean qresync;
+  gboolean condstore;
+
+  /* The folder being synced */
+  guint32 local_validity;
+  guint64 local_modseq;
+  guint32 local_max_uid;
+  GArray *local_uids;      /* guint32, sorted; for the UID diff */
+  LbImapMailboxInfo *info;
+  GArray *changes;         /* Change: flag updates from the server */
+  GArray *server_uids;     /* guint32: UIDs the server listed in a diff */
+  GArray *wanted;          /* guint32: UIDs to fetch, newest first */
+  guint wanted_pos;
+  gboolean reset;          /* UIDVALIDITY changed */
+  gboolean failed_fetch;
+
+  /* Writer jobs in flight */
+  guint pending;
+  gboolean finished;       /* the task has returned; late writer callbacks only count */
+  GError *writer_error;
+  GSourceFunc after_pending;
+
+  /* Journal replay */
+  GPtrArray *journal;      /* Entry* */
+  guint journal_pos;
+
+  /* Bodies: literals the parser streamed, by sequence number */
+  GHashTable *streamed;    /* GUINT_TO_POINTER (seq) → GByteArray* */
+} Run;
+
+typedef struct
+{
+  guint32 uid;
+  LbMessageFlags flags;
+  char *keywords;
+  guint64 modseq;
+} Change;
+
+static void step_folders (GTask *task);
+static void step_journal (GTask *task);
+static void step_folder (GTask *task);
+static void step_bodies (GTask *task);
+static void step_done (GTask *task);
+
+/* ---- small pure helpers ----------------------------------------------------------- */
+
+static void
+folder_free (Folder *f)
+{
+  g_free (f->name);
+  g_free (f->attributes);
+  g_free (f);
+}
+
+static void
+entry_free (Entry *e)
+{
+  g_free (e->kind);
+  g_free (e->payload);
+  g_free (e);
+}
+
+static void
+change_clear (Change *c)
+{
+  g_free (c->keywords);
+}
+
+/**
+ * lb_imap_sync_guess_role:
+ * @attributes: (nullable): the LIST attributes, such as "\\Sent" (RFC 6154)
+ *
+ * A folder's role from its special-use attribute, else from its name in the usual
+ * languages of servers and clients.
+ */
+LbFolderRole
+lb_imap_sync_guess_role (const char        *name,
+                         const char *const *attributes)
+{
+  static const struct
+  {
+    const char *attribute;
+    LbFolderRole role;
+  } uses[] = {
+    { "\\Sent", LB_FOLDER_ROLE_SENT },       { "\\Drafts", LB_FOLDER_ROLE_DRAFTS },
+    { "\\Trash", LB_FOLDER_ROLE_TRASH },     { "\\Junk", LB_FOLDER_ROLE_JUNK },
+    { "\\Archive", LB_FOLDER_ROLE_ARCHIVE },
+  };
+  static const struct
+  {
+    const char *name;
+    LbFolderRole role;
+  } names[] = {
+    { "sent", LB_FOLDER_ROLE_SENT },          { "sent items", LB_FOLDER_ROLE_SENT },
+    { "sent messages", LB_FOLDER_ROLE_SENT }, { "sent mail", LB_FOLDER_ROLE_SENT },
+    { "gesendet", LB_FOLDER_ROLE_SENT },      { "envoyés", LB_FOLDER_ROLE_SENT },
+    { "drafts", LB_FOLDER_ROLE_DRAFTS },      { "draft", LB_FOLDER_ROLE_DRAFTS },
+    { "entwürfe", LB_FOLDER_ROLE_DRAFTS },    { "brouillons", LB_FOLDER_ROLE_DRAFTS },
+    { "trash", LB_FOLDER_ROLE_TRASH },        { "deleted items", LB_FOLDER_ROLE_TRASH },
+    { "deleted messages", LB_FOLDER_ROLE_TRASH }, { "bin", LB_FOLDER_ROLE_TRASH },
+    { "papierkorb", LB_FOLDER_ROLE_TRASH },   { "corbeille", LB_FOLDER_ROLE_TRASH },
+    { "junk", LB_FOLDER_ROLE_JUNK },          { "spam", LB_FOLDER_ROLE_JUNK },
+    { "junk e-mail", LB_FOLDER_ROLE_JUNK },   { "bulk mail", LB_FOLDER_ROLE_JUNK },
+    { "archive", LB_FOLDER_ROLE_ARCHIVE },    { "archives", LB_FOLDER_ROLE_ARCHIVE },
+    { "archiv", LB_FOLDER_ROLE_ARCHIVE },
+  };
+  g_autofree char *folded = NULL;
+  const char *leaf;
+
+  if (g_ascii_strcasecmp (name, "INBOX") == 0)
+    return LB_FOLDER_ROLE_INBOX;
+  for (guint i = 0; attributes != NULL && attributes[i] != NULL; i++)
+    for (guint j = 0; j < G_N_ELEMENTS (uses); j++)
+      if (g_ascii_strcasecmp (attributes[i], uses[j].attribute) == 0)
+        return uses[j].role;
+
+  /* By name: the last level only, and only directly under the Inbox or the top. */
+  leaf = strrchr (name, '/');
+  if (leaf == NULL)
+    leaf = strrchr (name, '.');
+  if (leaf != NULL)
+    {
+      g_autofree char *parent = g_strndup (name, (gsize) (leaf - name));
+
+      if (strpbrk (parent, "/.") != NULL || g_ascii_strcasecmp (parent, "INBOX") != 0)
+        return LB_FOLDER_ROLE_NONE;
+      leaf++;
+    }
+  else
+    leaf = name;
+  folded = g_utf8_casefold (leaf, -1);
+  for (guint j = 0; j < G_N_ELEMENTS (names); j++)
+    if (strcmp (folded, names[j].name) == 0)
+      return names[j].role;
+  return LB_FOLDER_ROLE_NONE;
+}
+
+/**
+ * lb_imap_parse_internal_date:
+ * @text: an IMAP date-time, "17-Jul-1996 02:44:25 -0700" (RFC 9051 §9)
+ *
+ * Returns: unix seconds, or 0 when @text is not one
+ */
+gint64
+lb_imap_parse_internal_date (const char *text)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  char month[4] = { 0 };
+  int day, year, hour, minute, second, zone;
+  char sign;
+  const char *found;
+  g_autoptr(GTimeZone) tz = NULL;
+  g_autoptr(GDateTime) dt = NULL;
+  char zone_text[8];
+
+  if (text == NULL)
+    return 0;
+  while (*text == ' ')
+    text++;
+  if (sscanf (text, "%2d-%3c-%4d %2d:%2d:%2d %c%4d", &day, month, &year, &hour, &minute,
+              &second, &sign, &zone) != 8 ||
+      (sign != '+' && sign != '-'))
+    return 0;
+  found = strstr (months, month);
+  if (found == NULL || (found - months) % 3 != 0)
+    return 0;
+  g_snprintf (zone_text, sizeof zone_text, "%c%02d:%02d", sign, zone / 100, zone % 100);
+  tz = g_time_zone_new_identifier (zone_text);
+  if (tz == NULL)
+    return 0;
+  dt = g_date_time_new (tz, year, (int) ((found - months) / 3) + 1, day, hour, minute, second);
+  return dt != NULL ? g_date_time_to_unix (dt) : 0;
+}
+
+static LbMessageFlags
+parse_flags (GPtrArray  *flags,
+             char      **keywords)
+{
+  static const struct
+  {
+    const char *name;
+    LbMessageFlags flag;
+  } system[] = {
+    { "\\Seen", LB_MESSAGE_FLAG_SEEN },       { "\\Answered", LB_MESSAGE_FLAG_ANSWERED },
+    { "\\Flagged", LB_MESSAGE_FLAG_FLAGGED }, { "\\Deleted", LB_MESSAGE_FLAG_DELETED },
+    { "\\Draft", LB_MESSAGE_FLAG_DRAFT },
+  };
+  g_autoptr(GString) words = g_string_new (NULL);
+  LbMessageFlags result = 0;
+
+  for (guint i = 0; flags != NULL && i < flags->len; i++)
+    {
+      const char *flag = g_ptr_array_index (flags, i);
+      gboolean known = FALSE;
+
+      for (guint j = 0; j < G_N_ELEMENTS (system); j++)
+        if (g_ascii_strcasecmp (flag, system[j].name) == 0)
+          {
+            result |= system[j].flag;
+            known = TRUE;
+          }
+      if (!known && flag[0] != '\\')
+        {
+          if (words->len > 0)
+            g_string_append_c (words, ' ');
+          g_string_append (words, flag);
+        }
+    }
+  *keywords = g_string_free (g_steal_pointer (&words), FALSE);
+  return result;
+}
+
+static const char *const *
+flag_names (LbMessageFlags flags)
+{
+  static const char *names[6];
+  guint n = 0;
+
+  if (flags & LB_MESSAGE_FLAG_SEEN)
+    names[n++] = "\\Seen";
+  if (flags & LB_MESSAGE_FLAG_ANSWERED)
+    names[n++] = "\\Answered";
+  if (flags & LB_MESSAGE_FLAG_FLAGGED)
+    names[n++] = "\\Flagged";
+  if (flags & LB_MESSAGE_FLAG_DELETED)
+    names[n++] = "\\Deleted";
+  if (flags & LB_MESSAGE_FLAG_DRAFT)
+    names[n++] = "\\Draft";
+  names[n] = NULL;
+  return names;
+}
+
+static gint
+compare_uid (gconstpointer a,
+             gconstpointer b)
+{
+  guint32 x = *(const guint32 *) a, y = *(const guint32 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* "a:b,c" from a sorted array slice, newest first or not. */
+static char *
+uid_set_string (const guint32 *uids,
+                guint          n)
+{
+  g_autoptr(GArray) sorted = g_array_sized_new (FALSE, FALSE, sizeof (guint32), n);
+  GString *out = g_string_new (NULL);
+
+  g_array_append_vals (sorted, uids, n);
+  g_array_sort (sorted, compare_uid);
+  for (guint i = 0; i < n;)
+    {
+      guint32 first = g_array_index (sorted, guint32, i);
+      guint32 last = first;
+
+      while (i + 1 < n && g_array_index (sorted, guint32, i + 1) == last + 1)
+        last = g_array_index (sorted, guint32, ++i);
+      i++;
+      if (out->len > 0)
+        g_string_append_c (out, ',');
+      if (first == last)
+        g_string_append_printf (out, "%u", first);
+      else
+        g_string_append_printf (out, "%u:%u", first, last);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* ---- the run ---------------------------------------------------------------------- */
+
+static gboolean rerun_inbox (gpointer data);
+
+static void
+run_free (Run *run)
+{
+  if (run->session != NULL)
+    lb_imap_service_release (run->self->service, g_steal_pointer (&run->session));
+  run->self->running = FALSE;
+  if (run->self->watching && run->self->dirty)
+    g_idle_add_full (G_PRIORITY_DEFAULT, rerun_inbox, g_object_ref (run->self), g_object_unref);
+  g_object_unref (run->self);
+  g_clear_pointer (&run->folders, g_ptr_array_unref);
+  g_clear_pointer (&run->by_id, g_hash_table_unref);
+  g_free (run->selected);
+  g_clear_pointer (&run->local_uids, g_array_unref);
+  g_clear_pointer (&run->info, lb_imap_mailbox_info_free);
+  g_clear_pointer (&run->changes, g_array_unref);
+  g_clear_pointer (&run->server_uids, g_array_unref);
+  g_clear_pointer (&run->wanted, g_array_unref);
+  g_clear_error (&run->writer_error);
+  g_clear_pointer (&run->journal, g_ptr_array_unref);
+  g_clear_pointer (&run->streamed, g_hash_table_unref);
+  g_free (run);
+}
+
+static void
+fail (GTask  *task,
+      GError *error)
+{
+  Run *run = g_task_get_task_data (task);
+
+  run->finished = TRUE;
+  run->after_pending = NULL;
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_prefix_error (&error, _("Account “%s”: "), run->self->account->display_name);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static Folder *
+current (Run *run)
+{
+  return g_ptr_array_index (run->folders, run->index);
+}
+
+static void
+progress (Run        *run,
+          const char *folder,
+          guint       done,
+          guint       total)
+{
+  g_signal_emit (run->self, signals[SIGNAL_PROGRESS], 0, folder, done, total);
+}
+
+/* Writer jobs in flight: the step after them runs when the last completes. */
+static void
+pending_done (GTask  *task,
+              GError *error)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (error != NULL && run->writer_error == NULL)
+    run->writer_error = error;
+  else if (error != NULL)
+    g_error_free (error);
+  g_assert (run->pending > 0);
+  if (--run->pending == 0 && run->after_pending != NULL && !run->finished)
+    {
+      GSourceFunc next = g_steal_pointer (&run->after_pending);
+
+      next (task);
+    }
+  /* Each writer job in flight holds the task. */
+  g_object_unref (task);
+}
+
+/* Runs @next once every writer job so far completed, or fails the task. */
+static void
+when_written (GTask       *task,
+              GSourceFunc  next)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (run->pending > 0)
+    {
+      run->after_pending = next;
+      return;
+    }
+  if (run->writer_error != NULL)
+    {
+      fail (task, g_steal_pointer (&run->writer_error));
+      return;
+    }
+  next (task);
+}
+
+static gboolean
+check_written (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (run->writer_error != NULL)
+    {
+      fail (task, g_steal_pointer (&run->writer_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+exec_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  GError *error = NULL;
+
+  lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error);
+  pending_done (user_data, error);
+}
+
+static void
+exec (GTask             *task,
+      LbStoreWriterFunc  func,
+      gpointer           data,
+      GDestroyNotify     destroy)
+{
+  Run *run = g_task_get_task_data (task);
+
+  run->pending++;
+  lb_store_writer_exec_async (run->self->writer, func, data, destroy,
+                              g_task_get_cancellable (task), exec_cb, g_object_ref (task));
+}
+
+static gboolean
+sql_ok (sqlite3  *db,
+        int       rc,
+        GError  **error)
+{
+  if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+    return TRUE;
+  g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_IO, _("The mail store failed: %s"),
+               sqlite3_errmsg (db));
+  return FALSE;
+}
+
+/* ---- 1. log in -------------------------------------------------------------------- */
+
+static void
+acquired_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  run->session = lb_imap_service_acquire_finish (LB_IMAP_SERVICE (source), result, &error);
+  if (run->session == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  run->qresync = lb_imap_session_has_capability (run->session, "QRESYNC");
+  run->condstore = run->qresync || lb_imap_session_has_capability (run->session, "CONDSTORE");
+  step_folders (task);
+}
+
+static void
+password_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  LbImapSync *self = run->self;
+  const LbAccountServer *server = self->account->incoming;
+  g_autofree char *password = NULL;
+  LbImapServiceConfig config = { 0 };
+  GError *error = NULL;
+
+  password = lb_account_get_password_finish (result, &error);
+  if (password == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  if (self->service == NULL)
+    {
+      config.host = server->host;
+      config.port = (guint16) server->port;
+      config.security = server->security;
+      config.user = server->user != NULL ? server->user
+                                         : (char *) lb_account_get_address (self->account);
+      config.secret = password;
+      config.ca_file = self->account->ca_file;
+      config.trusted_fingerprint = self->account->fingerprint;
+      self->service = lb_imap_service_new (&config);
+    }
+  lb_imap_service_acquire_async (self->service, g_task_get_cancellable (task), acquired_cb, task);
+}
+
+/* ---- 2. folders ------------------------------------------------------------------- */
+
+typedef struct
+{
+  char *account_id;
+  char *account_name;
+  GPtrArray *folders; /* Folder*, borrowed from the run */
+} FoldersJob;
+
+static void
+folders_job_free (FoldersJob *job)
+{
+  g_free (job->account_id);
+  g_free (job->account_name);
+  g_ptr_array_unref (job->folders);
+  g_free (job);
+}
+
+/* Writer thread: the account and its folders as the server lists them; folders the
+ * server no longer has go, with their messages (their bodies are collected when the
+ * writer next starts). */
+static gboolean
+store_folders (sqlite3  *db,
+               gpointer  data,
+               GError  **error)
+{
+  FoldersJob *job = data;
+  sqlite3_stmt *s = NULL;
+  g_autoptr(GString) keep = g_string_new (NULL);
+  char *sql;
+  int rc;
+
+  sql = sqlite3_mprintf ("INSERT OR IGNORE INTO accounts (id, kind, display_name) "
+                         "VALUES (%Q, 'imap', %Q)", job->account_id, job->account_name);
+  rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+  sqlite3_free (sql);
+  if (!sql_ok (db, rc, error))
+    return FALSE;
+
+  rc = sqlite3_prepare_v2 (db, "INSERT INTO folders (account_id, name, role, delimiter, "
+                               "attributes) VALUES (?1, ?2, ?3, ?4, ?5) "
+                               "ON CONFLICT (account_id, name) DO UPDATE SET role = excluded.role, "
+                               "delimiter = excluded.delimiter, attributes = excluded.attributes "
+                               "RETURNING id", -1, &s, NULL);
+  for (guint i = 0; rc == SQLITE_OK && i < job->folders->len; i++)
+    {
+      Folder *f = g_ptr_array_index (job->folders, i);
+      char delimiter[2] = { f->delimiter, 0 };
+
+      sqlite3_reset (s);
+      sqlite3_bind_text (s, 1, job->account_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text (s, 2, f->name, -1, SQLITE_STATIC);
+      if (f->role == LB_FOLDER_ROLE_NONE)
+        sqlite3_bind_null (s, 3);
+      else
+        sqlite3_bind_text (s, 3, lb_folder_role_to_string (f->role), -1, SQLITE_STATIC);
+      if (f->delimiter != 0)
+        sqlite3_bind_text (s, 4, delimiter, -1, SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_null (s, 4);
+      sqlite3_bind_text (s, 5, f->attributes, -1, SQLITE_STATIC);
+      rc = sqlite3_step (s);
+      if (rc == SQLITE_ROW)
+        {
+          f->id = sqlite3_column_int64 (s, 0);
+          rc = sqlite3_step (s);
+        }
+      if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+      sql = sqlite3_mprintf ("%s%lld", keep->len > 0 ? "," : "", (long long) f->id);
+      g_string_append (keep, sql);
+      sqlite3_free (sql);
+    }
+  sqlite3_finalize (s);
+  if (!sql_ok (db, rc, error))
+    return FALSE;
+
+  sql = sqlite3_mprintf ("DELETE FROM messages_fts WHERE rowid IN (SELECT m.id FROM messages m "
+                         "JOIN folders f ON f.id = m.folder_id WHERE f.account_id = %Q AND "
+                         "f.id NOT IN (%s));"
+                         "DELETE FROM folders WHERE account_id = %Q AND id NOT IN (%s)",
+                         job->account_id, keep->len > 0 ? keep->str : "0", job->account_id,
+                         keep->len > 0 ? keep->str : "0");
+  rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+  sqlite3_free (sql);
+  return sql_ok (db, rc, error);
+}
+
+static void
+folders_stored (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  for (guint i = 0; i < run->folders->len; i++)
+    {
+      Folder *f = g_ptr_array_index (run->folders, i);
+
+      g_hash_table_insert (run->by_id, &f->id, f);
+    }
+  step_journal (task);
+}
+
+static gint
+inbox_first (gconstpointer a,
+             gconstpointer b)
+{
+  const Folder *fa = *(Folder **) a;
+  const Folder *fb = *(Folder **) b;
+
+  if ((fa->role == LB_FOLDER_ROLE_INBOX) != (fb->role == LB_FOLDER_ROLE_INBOX))
+    return fa->role == LB_FOLDER_ROLE_INBOX ? -1 : 1;
+  return g_utf8_collate (fa->name, fb->name);
+}
+
+static void
+list_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapResult) listed = NULL;
+  FoldersJob *job;
+  GError *error = NULL;
+
+  listed = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
+  if (listed == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  for (guint i = 0; i < listed->untagged->len; i++)
+    {
+      LbImapResponse *r = g_ptr_array_index (listed->untagged, i);
+      g_autoptr(GPtrArray) attributes = g_ptr_array_new ();
+      g_autoptr(GString) text = g_string_new (NULL);
+      Folder *f;
+      char *name;
+
+      if (r->data != LB_IMAP_DATA_LIST || r->list == NULL)
+        continue;
+      if (lb_imap_session_is_enabled (run->session, "UTF8=ACCEPT"))
+        name = g_strndup (r->list->mailbox, r->list->mailbox_len);
+      else
+        name = lb_imap_utf7_decode (r->list->mailbox, r->list->mailbox_len, NULL);
+      if (name == NULL)
+        continue; /* not a name we can show or select again */
+      f = g_new0 (Folder, 1);
+      f->name = g_ascii_strcasecmp (name, "INBOX") == 0 ? g_strdup ("INBOX") : g_strdup (name);
+      g_free (name);
+      f->delimiter = r->list->delimiter;
+      f->selectable = TRUE;
+      for (guint j = 0; r->list->flags != NULL && j < r->list->flags->len; j++)
+        {
+          const char *flag = g_ptr_array_index (r->list->flags, j);
+
+          if (g_ascii_strcasecmp (flag, "\\Noselect") == 0 ||
+              g_ascii_strcasecmp (flag, "\\NonExistent") == 0)
+            f->selectable = FALSE;
+          g_ptr_array_add (attributes, (gpointer) flag);
+          if (text->len > 0)
+            g_string_append_c (text, ' ');
+          g_string_append (text, flag);
+        }
+      g_ptr_array_add (attributes, NULL);
+      f->attributes = g_strdup (text->str);
+      f->role = lb_imap_sync_guess_role (f->name, (const char *const *) attributes->pdata);
+      g_ptr_array_add (run->folders, f);
+    }
+  /* One folder per role: the server's special-use wins over a guess by name. */
+  for (guint i = 0; i < run->folders->len; i++)
+    for (guint j = 0; j < run->folders->len; j++)
+      {
+        Folder *a = g_ptr_array_index (run->folders, i);
+        Folder *b = g_ptr_array_index (run->folders, j);
+
+        if (i != j && a->role != LB_FOLDER_ROLE_NONE && a->role == b->role &&
+            strstr (a->attributes, "\\") != NULL && b->attributes[0] == '\0')
+          b->role = LB_FOLDER_ROLE_NONE;
+      }
+  g_ptr_array_sort (run->folders, inbox_first);
+
+  job = g_new0 (FoldersJob, 1);
+  job->account_id = g_strdup (run->self->account->id);
+  job->account_name = g_strdup (run->self->account->display_name);
+  job->folders = g_ptr_array_ref (run->folders);
+  exec (task, store_folders, job, (GDestroyNotify) folders_job_free);
+  when_written (task, (GSourceFunc) folders_stored);
+}
+
+static void
+step_folders (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  const char *command = lb_imap_session_has_capability (run->session, "SPECIAL-USE")
+                          ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+                          : "LIST \"\" \"*\"";
+
+  lb_imap_session_command_async (run->session, command, NULL, g_task_get_cancellable (task),
+                                 list_cb, task);
+}
+
+/* ---- 3. the journal --------------------------------------------------------------- */
+
+typedef struct
+{
+  char *account_id;
+  GPtrArray *entries;
+} JournalRead;
+
+static void
+journal_read_free (JournalRead *job)
+{
+  g_free (job->account_id);
+  g_ptr_array_unref (job->entries);
+  g_free (job);
+}
+
+static gboolean
+read_journal (sqlite3  *db,
+              gpointer  data,
+              GError  **error)
+{
+  JournalRead *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT j.id, j.kind, j.folder_id, j.payload, j.message_id, "
+                                   "m.folder_id, m.uid FROM journal j LEFT JOIN messages m "
+                                   "ON m.id = j.message_id WHERE j.account_id = ?1 ORDER BY j.id",
+                               -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    sqlite3_bind_text (s, 1, job->account_id, -1, SQLITE_STATIC);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      Entry *e = g_new0 (Entry, 1);
+
+      e->id = sqlite3_column_int64 (s, 0);
+      e->kind = g_strdup ((const char *) sqlite3_column_text (s, 1));
+      e->folder_id = sqlite3_column_int64 (s, 2);
+      e->payload = g_strdup ((const char *) sqlite3_column_text (s, 3));
+      e->message_id = sqlite3_column_int64 (s, 4);
+      e->row_folder = sqlite3_column_int64 (s, 5);
+      e->row_uid = (guint32) sqlite3_column_int64 (s, 6);
+      g_ptr_array_add (job->entries, e);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+typedef struct
+{
+  gint64 entry;
+  gint64 message_id;   /* set uid of this message … */
+  gint64 folder_id;    /* … if it is (still) in this folder */
+  guint32 uid;
+} EntryDone;
+
+/* Writer thread: a replayed entry goes; a moved message gets its new UID. */
+static gboolean
+finish_entry (sqlite3  *db,
+              gpointer  data,
+              GError  **error)
+{
+  EntryDone *done = data;
+  char *sql;
+  int rc;
+
+  if (done->uid != 0)
+    sql = sqlite3_mprintf ("DELETE FROM journal WHERE id = %lld; UPDATE OR IGNORE messages SET "
+                           "uid = %u WHERE id = %lld AND folder_id = %lld AND uid IS NULL",
+                           (long long) done->entry, done->uid, (long long) done->message_id,
+                           (long long) done->folder_id);
+  else
+    sql = sqlite3_mprintf ("DELETE FROM journal WHERE id = %lld", (long long) done->entry);
+  rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+  sqlite3_free (sql);
+  return sql_ok (db, rc, error);
+}
+
+static void replay_next (GTask *task);
+
+static void
+entry_done (GTask   *task,
+            Entry   *e,
+            gboolean dropped,
+            gint64   folder_id,
+            guint32  uid)
+{
+  Run *run = g_task_get_task_data (task);
+  EntryDone *done = g_new0 (EntryDone, 1);
+
+  done->entry = e->id;
+  done->message_id = e->message_id;
+  done->folder_id = folder_id;
+  done->uid = uid;
+  if (dropped)
+    run->stats.dropped++;
+  else
+    run->stats.replayed++;
+  exec (task, finish_entry, done, g_free);
+  run->journal_pos++;
+  replay_next (task);
+}
+
+/* Whether an error ends the replay (the connection is gone, or cancelled) or only
+ * this entry (the server refused it). */
+static gboolean
+fatal (const GError *error)
+{
+  return !(error->domain == LB_IMAP_ERROR &&
+           (error->code == LB_IMAP_ERROR_NO || error->code == LB_IMAP_ERROR_BAD ||
+            error->code == LB_IMAP_ERROR_NONEXISTENT));
+}
+
+typedef void (*SelectedFunc) (GTask *task);
+
+typedef struct
+{
+  GTask *task;
+  SelectedFunc then;
+  char *name;
+} SelectWait;
+
+static void
+replay_selected_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  SelectWait *wait = user_data;
+  GTask *task = wait->task;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapMailboxInfo) info = NULL;
+  GError *error = NULL;
+
+  info = lb_imap_session_select_finish (LB_IMAP_SESSION (source), result, &error);
+  if (info == NULL)
+    {
+      g_free (wait->name);
+      g_free (wait);
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      /* The folder is gone on the server: what was to be done in it is moot. */
+      g_debug ("Dropping journal entry: %s", error->message);
+      g_error_free (error);
+      entry_done (task, g_ptr_array_index (run->journal, run->journal_pos), TRUE, 0, 0);
+      return;
+    }
+  g_free (run->selected);
+  run->selected = g_steal_pointer (&wait->name);
+  wait->then (task);
+  g_free (wait);
+}
+
+static void
+replay_select (GTask        *task,
+               gint64        folder_id,
+               SelectedFunc  then)
+{
+  Run *run = g_task_get_task_data (task);
+  Folder *f = g_hash_table_lookup (run->by_id, &folder_id);
+  SelectWait *wait;
+
+  if (f == NULL)
+    {
+      /* The folder is gone on the server. */
+      entry_done (task, g_ptr_array_index (run->journal, run->journal_pos), TRUE, 0, 0);
+      return;
+    }
+  if (g_strcmp0 (run->selected, f->name) == 0)
+    {
+      then (task);
+      return;
+    }
+  wait = g_new0 (SelectWait, 1);
+  wait->task = task;
+  wait->then = then;
+  wait->name = g_strdup (f->name);
+  lb_imap_session_select_async (run->session, f->name, FALSE, NULL, NULL, NULL,
+                                g_task_get_cancellable (task), replay_selected_cb, wait);
+}
+
+static Entry *
+entry (Run *run)
+{
+  return g_ptr_array_index (run->journal, run->journal_pos);
+}
+
+static void replay_expunged_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+replay_store_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  GError *error = NULL;
+  guint32 set, clear;
+
+  if (!lb_imap_session_uid_store_finish (LB_IMAP_SESSION (source), result, NULL, &error))
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      g_error_free (error);
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  /* Flags: after +FLAGS comes -FLAGS; one entry may need both. */
+  if (strcmp (e->kind, "flags") == 0)
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(uu)"), e->payload, NULL, NULL,
+                                               NULL);
+      g_autofree char *uid = g_strdup_printf ("%u", e->row_uid);
+
+      g_variant_get (v, "(uu)", &set, &clear);
+      if (set != 0)
+        {
+          /* The add is done; the removal follows once. */
+          g_free (e->payload);
+          e->payload = g_strdup_printf ("(uint32 0, uint32 %u)", clear);
+          if (clear != 0)
+            {
+              lb_imap_session_uid_store_async (run->session, uid, LB_IMAP_STORE_REMOVE,
+                                               flag_names (clear), 0, NULL, NULL,
+                                               g_task_get_cancellable (task), replay_store_cb,
+                                               task);
+              return;
+            }
+        }
+    }
+  if (strcmp (e->kind, "expunge") == 0 && lb_imap_session_has_capability (run->session, "UIDPLUS"))
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(us)"), e->payload, NULL, NULL,
+                                               NULL);
+      guint32 uid;
+      const char *mid;
+      g_autofree char *command = NULL;
+
+      g_variant_get (v, "(u&s)", &uid, &mid);
+      command = g_strdup_printf ("UID EXPUNGE %u", uid);
+      g_free (e->kind);
+      e->kind = g_strdup ("expunged");
+      lb_imap_session_command_async (run->session, command, NULL, g_task_get_cancellable (task),
+                                     replay_expunged_cb, task);
+      return;
+    }
+  entry_done (task, e, FALSE, 0, 0);
+}
+
+static void
+replay_expunged_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapResult) done = NULL;
+  GError *error = NULL;
+
+  done = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
+  if (done == NULL && fatal (error))
+    {
+      fail (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  entry_done (task, entry (run), FALSE, 0, 0);
+}
+
+static void
+replay_flags (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(uu)"), e->payload, NULL, NULL, NULL);
+  g_autofree char *uid = g_strdup_printf ("%u", e->row_uid);
+  guint32 set, clear;
+
+  g_variant_get (v, "(uu)", &set, &clear);
+  lb_imap_session_uid_store_async (run->session, uid,
+                                   set != 0 ? LB_IMAP_STORE_ADD : LB_IMAP_STORE_REMOVE,
+                                   flag_names (set != 0 ? set : clear), 0, NULL, NULL,
+                                   g_task_get_cancellable (task), replay_store_cb, task);
+}
+
+static void
+replay_expunge (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(us)"), e->payload, NULL, NULL, NULL);
+  static const char *const deleted[] = { "\\Deleted", NULL };
+  g_autofree char *set = NULL;
+  guint32 uid;
+  const char *mid;
+
+  g_variant_get (v, "(u&s)", &uid, &mid);
+  if (uid == 0)
+    {
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  set = g_strdup_printf ("%u", uid);
+  lb_imap_session_uid_store_async (run->session, set, LB_IMAP_STORE_ADD, deleted, 0, NULL, NULL,
+                                   g_task_get_cancellable (task), replay_store_cb, task);
+}
+
+static void
+replay_moved_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(LbImapSet) uids = NULL;
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
+                                           NULL);
+  gint64 src_folder, dest_folder;
+  guint32 src_uid, validity = 0;
+  const char *mid;
+  GError *error = NULL;
+
+  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
+  if (!lb_imap_session_move_finish (LB_IMAP_SESSION (source), result, &validity, &uids, &error))
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      g_error_free (error);
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  /* COPYUID names the new UID; without it the destination's next sync finds the message
+   * by its Message-ID. */
+  entry_done (task, e, FALSE, dest_folder,
+              uids != NULL && lb_imap_set_count (uids) == 1
+                ? g_array_index (uids->ranges, LbImapRange, 0).first : 0);
+}
+
+static void
+replay_move (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
+                                           NULL);
+  gint64 src_folder, dest_folder;
+  guint32 src_uid;
+  const char *mid;
+  Folder *dest;
+  g_autofree char *set = NULL;
+
+  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
+  dest = g_hash_table_lookup (run->by_id, &dest_folder);
+  if (src_uid == 0 || dest == NULL)
+    {
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  set = g_strdup_printf ("%u", src_uid);
+  lb_imap_session_move_async (run->session, set, dest->name, g_task_get_cancellable (task),
+                              replay_moved_cb, task);
+}
+
+static void
+replay_next (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e;
+
+  if (!check_written (task))
+    return;
+  if (run->journal_pos >= run->journal->len)
+    {
+      run->index = 0;
+      when_written (task, (GSourceFunc) step_folder);
+      return;
+    }
+  e = entry (run);
+  if (strcmp (e->kind, "flags") == 0)
+    {
+      if (e->row_uid == 0)
+        {
+          /* Its message waits for a move or its UID; the entry waits with it. */
+          run->journal_pos++;
+          replay_next (task);
+          return;
+        }
+      replay_select (task, e->row_folder, replay_flags);
+    }
+  else if (strcmp (e->kind, "move") == 0)
+    replay_select (task, e->folder_id, replay_move);
+  else if (strcmp (e->kind, "expunge") == 0)
+    replay_select (task, e->folder_id, replay_expunge);
+  else
+    {
+      g_warning ("Unknown journal entry “%s” left alone", e->kind);
+      run->journal_pos++;
+      replay_next (task);
+    }
+}
+
+static void
+journal_read (GTask *task)
+{
+  replay_next (task);
+}
+
+static void
+step_journal (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  JournalRead *job = g_new0 (JournalRead, 1);
+
+  g_clear_pointer (&run->journal, g_ptr_array_unref);
+  run->journal = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+  run->journal_pos = 0;
+  job->account_id = g_strdup (run->self->account->id);
+  job->entries = g_ptr_array_ref (run->journal);
+  exec (task, read_journal, job, (GDestroyNotify) journal_read_free);
+  when_written (task, (GSourceFunc) journal_read);
+}
+
+/* ---- 4. one folder ---------------------------------------------------------------- */
+
+typedef struct
+{
+  gint64 folder_id;
+  guint32 uidvalidity;
+  guint64 modseq;
+  guint32 max_uid;
+  GArray *uids;        /* filled when asked for */
+  gboolean want_uids;
+} FolderState;
+
+static void
+folder_state_free (FolderState *state)
+{
+  g_clear_pointer (&state->uids, g_array_unref);
+  g_free (state);
+}
+
+static gboolean
+read_folder_state (sqlite3  *db,
+                   gpointer  data,
+                   GError  **error)
+{
+  FolderState *state = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT coalesce (uidvalidity, 0), coalesce (highestmodseq, 0),"
+                                   " coalesce (uidnext, 0) FROM folders WHERE id = ?1",
+                               -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, state->folder_id);
+      rc = sqlite3_step (s);
+      if (rc == SQLITE_ROW)
+        {
+          state->uidvalidity = (guint32) sqlite3_column_int64 (s, 0);
+          state->modseq = (guint64) sqlite3_column_int64 (s, 1);
+          state->max_uid = (guint32) sqlite3_column_int64 (s, 2);
+        }
+    }
+  sqlite3_finalize (s);
+  if (!sql_ok (db, rc, error))
+    return FALSE;
+  if (!state->want_uids)
+    return TRUE;
+  state->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
+                               "ORDER BY uid", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    sqlite3_bind_int64 (s, 1, state->folder_id);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (state->uids, uid);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+typedef struct
+{
+  gint64 folder_id;
+  GArray *changes; /* Change */
+  guint changed;
+} FlagsJob;
+
+static void
+flags_job_free (FlagsJob *job)
+{
+  g_array_unref (job->changes);
+  g_free (job);
+}
+
+/* Writer thread: the server's flags, except where a local change waits for replay. */
+static gboolean
+store_flags (sqlite3  *db,
+             gpointer  data,
+             GError  **error)
+{
+  FlagsJob *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 "
+                                   "WHERE folder_id = ?1 AND uid = ?2 AND (flags <> ?3 OR "
+                                   "keywords <> ?4) AND NOT EXISTS (SELECT 1 FROM journal j "
+                                   "WHERE j.message_id = messages.id)", -1, &s, NULL);
+
+  for (guint i = 0; rc == SQLITE_OK && i < job->changes->len; i++)
+    {
+      Change *c = &g_array_index (job->changes, Change, i);
+
+      sqlite3_reset (s);
+      sqlite3_bind_int64 (s, 1, job->folder_id);
+      sqlite3_bind_int64 (s, 2, c->uid);
+      sqlite3_bind_int (s, 3, (int) c->flags);
+      sqlite3_bind_text (s, 4, c->keywords != NULL ? c->keywords : "", -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (s, 5, (sqlite3_int64) c->modseq);
+      rc = sqlite3_step (s);
+      if (rc == SQLITE_DONE)
+        {
+          job->changed += (guint) sqlite3_changes (db);
+          rc = SQLITE_OK;
+        }
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+typedef struct
+{
+  gint64 folder_id;
+  guint32 uidvalidity;
+  guint64 modseq;
+  guint32 max_uid;
+  gboolean reset;   /* UIDVALIDITY changed: forget the old UIDs first */
+  gboolean complete;
+} StateJob;
+
+static gboolean
+store_state (sqlite3  *db,
+             gpointer  data,
+             GError  **error)
+{
+  StateJob *job = data;
+  char *sql;
+  int rc;
+
+  if (job->reset)
+    sql = sqlite3_mprintf ("UPDATE messages SET uid = NULL WHERE folder_id = %lld; "
+                           "UPDATE folders SET uidvalidity = %u, highestmodseq = 0, uidnext = 0, "
+                           "synced = 0 WHERE id = %lld",
+                           (long long) job->folder_id, job->uidvalidity,
+                           (long long) job->folder_id);
+  else
+    sql = sqlite3_mprintf ("UPDATE folders SET uidvalidity = %u, highestmodseq = %llu, "
+                           "uidnext = max (coalesce (uidnext, 0), %u), synced = %lld WHERE id = %lld",
+                           job->uidvalidity, (unsigned long long) job->modseq, job->max_uid,
+                           (long long) (job->complete ? g_get_real_time () / G_USEC_PER_SEC : 0),
+                           (long long) job->folder_id);
+  rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+  sqlite3_free (sql);
+  return sql_ok (db, rc, error);
+}
+
+static void next_folder (GTask *task);
+static void fetch_new (GTask *task);
+
+static void
+flags_stored_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error);
+  pending_done (task, error);
+  (void) run;
+}
+
+static void
+submit_flags (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  FlagsJob *job;
+
+  if (run->changes == NULL || run->changes->len == 0)
+    return;
+  job = g_new0 (FlagsJob, 1);
+  job->folder_id = current (run)->id;
+  job->changes = g_steal_pointer (&run->changes);
+  run->stats.flag_updates += job->changes->len;
+  run->pending++;
+  lb_store_writer_exec_async (run->self->writer, store_flags, job,
+                              (GDestroyNotify) flags_job_free, g_task_get_cancellable (task),
+                              flags_stored_cb, g_object_ref (task));
+}
+
+static void
+collect_change (LbImapResponse *r,
+                gpointer        user_data)
+{
+  Run *run = user_data;
+  Change c = { 0 };
+
+  if (r->data != LB_IMAP_DATA_FETCH || r->fetch == NULL ||
+      !(r->fetch->present & LB_IMAP_FETCH_UID) || !(r->fetch->present & LB_IMAP_FETCH_FLAGS))
+    return;
+  c.uid = r->fetch->uid;
+  c.flags = parse_flags (r->fetch->flags, &c.keywords);
+  c.modseq = r->fetch->modseq;
+  if (run->changes == NULL)
+    {
+      run->changes = g_array_new (FALSE, FALSE, sizeof (Change));
+      g_array_set_clear_func (run->changes, (GDestroyNotify) change_clear);
+    }
+  g_array_append_val (run->changes, c);
+  if (run->server_uids != NULL)
+    g_array_append_val (run->server_uids, c.uid);
+}
+
+static void
+expunge (GTask  *task,
+         GArray *uids)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (uids->len == 0)
+    return;
+  run->stats.expunged += uids->len;
+  run->pending++;
+  lb_store_writer_expunge_uids_async (run->self->writer, current (run)->id,
+                                      (const guint32 *) (gpointer) uids->data, uids->len,
+                                      g_task_get_cancellable (task),
+                                      (GAsyncReadyCallback) flags_stored_cb, g_object_ref (task));
+}
+
+static void search_all_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* The UID/flags diff (and CONDSTORE): local UIDs the server did not list are gone. */
+static void
+diff_fetched_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  GError *error = NULL;
+
+  if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error) &&
+      !g_error_matches (error, LB_IMAP_ERROR, LB_IMAP_ERROR_NO))
+    {
+      fail (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  submit_flags (task);
+  if (run->server_uids != NULL)
+    {
+      g_array_sort (run->server_uids, compare_uid);
+      for (guint i = 0, j = 0; i < run->local_uids->len; i++)
+        {
+          guint32 uid = g_array_index (run->local_uids, guint32, i);
+
+          while (j < run->server_uids->len && g_array_index (run->server_uids, guint32, j) < uid)
+            j++;
+          if (j >= run->server_uids->len || g_array_index (run->server_uids, guint32, j) != uid)
+            g_array_append_val (gone, uid);
+        }
+      expunge (task, gone);
+      fetch_new (task);
+      return;
+    }
+  /* CONDSTORE: which of the known UIDs are still there. */
+  {
+    g_autofree char *criteria = g_strdup_printf ("UID 1:%u", run->local_max_uid);
+
+    lb_imap_session_uid_search_async (run->session, criteria, g_task_get_cancellable (task),
+                                      search_all_cb, task);
+  }
+}
+
+static void
+search_all_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapSet) set = NULL;
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  GError *error = NULL;
+
+  set = lb_imap_session_uid_search_finish (LB_IMAP_SESSION (source), result, &error);
+  if (set == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  for (guint i = 0; i < run->local_uids->len; i++)
+    {
+      guint32 uid = g_array_index (run->local_uids, guint32, i);
+
+      if (!lb_imap_set_contains (set, uid))
+        g_array_append_val (gone, uid);
+    }
+  expunge (task, gone);
+  fetch_new (task);
+}
+
+/* Flags and expunges of the messages the store knows, when QRESYNC did not tell. */
+static void
+sync_known (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autofree char *range = NULL;
+
+  if (run->local_max_uid == 0 || run->local_uids->len == 0)
+    {
+      fetch_new (task);
+      return;
+    }
+  range = g_strdup_printf ("1:%u", run->local_max_uid);
+  if (run->condstore && run->local_modseq != 0 && run->info->highestmodseq != 0)
+    {
+      run->stats.method = "condstore";
+      if (run->info->highestmodseq == run->local_modseq && run->info->exists ==
+          run->local_uids->len)
+        {
+          /* Nothing changed and nothing went. */
+          fetch_new (task);
+          return;
+        }
+      /* Changed flags since the last modseq; expunges from the UIDs still there. */
+      lb_imap_session_uid_fetch_async (run->session, range, "FLAGS", run->local_modseq,
+                                       collect_change, run, g_task_get_cancellable (task),
+                                       (GAsyncReadyCallback) diff_fetched_cb, task);
+      return;
+    }
+  run->stats.method = "uid-diff";
+  run->server_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  lb_imap_session_uid_fetch_async (run->session, range, "FLAGS", 0, collect_change, run,
+                                   g_task_get_cancellable (task),
+                                   (GAsyncReadyCallback) diff_fetched_cb, task);
+}
+
+/* New messages: their UIDs above what the store has, newest first, in chunks. */
+static void fetch_headers_chunk (GTask *task);
+
+static void
+header_added_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GError *error = NULL;
+
+  lb_store_writer_add_finish (LB_STORE_WRITER (source), result, &error);
+  pending_done (user_data, error);
+}
+
+static LbStoreMessage *
+message_from_fetch (Run             *run,
+                    LbImapFetch     *fetch,
+                    GBytes          *raw,
+                    gboolean         whole)
+{
+  LbStoreMessage *m = lb_store_message_from_bytes (raw, current (run)->id, NULL);
+
+  if (m == NULL)
+    {
+      /* Not parseable as a message: still listed, by its UID, so nothing is lost. */
+      m = lb_store_message_new ();
+      m->folder_id = current (run)->id;
+      m->subject = g_strdup (_("(unreadable message)"));
+    }
+  g_clear_pointer (&m->import_key, g_free);
+  if (!whole)
+    g_clear_pointer (&m->body_text, g_free);
+  m->uid = fetch->uid;
+  m->flags = parse_flags (fetch->flags, &m->keywords);
+  m->modseq = fetch->modseq;
+  m->internal_date = lb_imap_parse_internal_date (fetch->internaldate);
+  if (m->date == 0)
+    m->date = m->internal_date;
+  if (fetch->present & LB_IMAP_FETCH_SIZE)
+    m->size = fetch->size;
+  return m;
+}
+
+static void
+on_header (LbImapResponse *r,
+           gpointer        user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  LbImapFetch *fetch = r->fetch;
+  g_autoptr(GBytes) raw = NULL;
+  LbStoreMessage *m;
+
+  if (r->data != LB_IMAP_DATA_FETCH || fetch == NULL || !(fetch->present & LB_IMAP_FETCH_UID) ||
+      fetch->uid <= run->local_max_uid)
+    return;
+  for (guint i = 0; fetch->sections != NULL && i < fetch->sections->len; i++)
+    {
+      LbImapSection *section = g_ptr_array_index (fetch->sections, i);
+
+      if (section->value != NULL && section->value->kind == LB_IMAP_VALUE_STRING)
+        raw = g_bytes_new (section->value->str, section->value->len);
+    }
+  if (raw == NULL)
+    raw = g_bytes_new_static ("", 0);
+  m = message_from_fetch (run, fetch, raw, FALSE);
+  run->stats.new_messages++;
+  run->pending++;
+  lb_store_writer_add_async (run->self->writer, m, NULL, 0, g_task_get_cancellable (task),
+                             header_added_cb, g_object_ref (task));
+}
+
+static void
+headers_fetched_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error))
+    {
+      fail (task, error);
+      return;
+    }
+  progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
+  fetch_headers_chunk (task);
+}
+
+static void
+save_state (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  StateJob *job = g_new0 (StateJob, 1);
+  guint32 max_uid = run->local_max_uid;
+
+  for (guint i = 0; i < run->wanted->len; i++)
+    max_uid = MAX (max_uid, g_array_index (run->wanted, guint32, i));
+  job->folder_id = current (run)->id;
+  job->uidvalidity = run->info->uidvalidity;
+  job->modseq = run->info->highestmodseq;
+  job->max_uid = max_uid;
+  job->complete = TRUE;
+  exec (task, store_state, job, g_free);
+  run->stats.folders++;
+  when_written (task, (GSourceFunc) next_folder);
+}
+
+static void
+fetch_headers_chunk (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autofree char *set = NULL;
+  guint n;
+
+  if (!check_written (task))
+    return;
+  if (run->wanted_pos >= run->wanted->len)
+    {
+      save_state (task);
+      return;
+    }
+  n = MIN (HEADER_CHUNK, run->wanted->len - run->wanted_pos);
+  set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
+  run->wanted_pos += n;
+  lb_imap_session_uid_fetch_async (run->session, set,
+                                   run->condstore ? HEADER_ITEMS " MODSEQ" : HEADER_ITEMS, 0,
+                                   on_header, task, g_task_get_cancellable (task),
+                                   headers_fetched_cb, task);
+}
+
+static void
+new_uids_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapSet) set = NULL;
+  GError *error = NULL;
+
+  set = lb_imap_session_uid_search_finish (LB_IMAP_SESSION (source), result, &error);
+  if (set == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  g_clear_pointer (&run->wanted, g_array_unref);
+  run->wanted = g_array_new (FALSE, FALSE, sizeof (guint32));
+  run->wanted_pos = 0;
+  /* Newest first: the ranges come sorted as sent; walk them from the end. */
+  for (guint i = set->ranges->len; i > 0; i--)
+    {
+      LbImapRange *range = &g_array_index (set->ranges, LbImapRange, i - 1);
+      guint32 lo = MIN (range->first, range->last), hi = MAX (range->first, range->last);
+
+      for (guint32 uid = hi; uid >= lo && uid > run->local_max_uid; uid--)
+        {
+          g_array_append_val (run->wanted, uid);
+          if (uid == 0)
+            break;
+        }
+    }
+  /* The server may send the ranges unordered: newest first overall. */
+  g_array_sort (run->wanted, compare_uid);
+  for (guint i = 0, j = run->wanted->len; i < j / 2; i++)
+    {
+      guint32 t = g_array_index (run->wanted, guint32, i);
+
+      g_array_index (run->wanted, guint32, i) = g_array_index (run->wanted, guint32, j - 1 - i);
+      g_array_index (run->wanted, guint32, j - 1 - i) = t;
+    }
+  fetch_headers_chunk (task);
+}
+
+static void
+fetch_new (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autofree char *criteria = NULL;
+
+  if (run->info->exists == 0 ||
+      (run->info->uidnext != 0 && run->info->uidnext <= run->local_max_uid + 1))
+    {
+      g_clear_pointer (&run->wanted, g_array_unref);
+      run->wanted = g_array_new (FALSE, FALSE, sizeof (guint32));
+      run->wanted_pos = 0;
+      fetch_headers_chunk (task);
+      return;
+    }
+  criteria = g_strdup_printf ("UID %u:*", run->local_max_uid + 1);
+  lb_imap_session_uid_search_async (run->session, criteria, g_task_get_cancellable (task),
+                                    new_uids_cb, task);
+}
+
+static void
+on_qresync_change (LbImapResponse *r,
+                   gpointer        user_data)
+{
+  collect_change (r, user_data);
+}
+
+static void
+folder_state_read (GTask *task);
+
+static void
+selected_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Folder *f = current (run);
+  GError *error = NULL;
+
+  g_clear_pointer (&run->info, lb_imap_mailbox_info_free);
+  run->info = lb_imap_session_select_finish (LB_IMAP_SESSION (source), result, &error);
+  if (run->info == NULL)
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      /* Deleted on the server since the LIST: the next sync removes it here. */
+      g_debug ("Skipping “%s”: %s", f->name, error->message);
+      g_error_free (error);
+      next_folder (task);
+      return;
+    }
+  g_free (run->selected);
+  run->selected = g_strdup (f->name);
+
+  if (run->local_validity != 0 && run->info->uidvalidity != run->local_validity)
+    {
+      /* The server renumbered the folder: the rows lose their UIDs and are taken back by
+       * Message-ID as the headers come in again; those left over are removed after. */
+      StateJob *job = g_new0 (StateJob, 1);
+
+      g_debug ("UIDVALIDITY of “%s” changed from %u to %u", f->name, run->local_validity,
+               run->info->uidvalidity);
+      job->folder_id = f->id;
+      job->uidvalidity = run->info->uidvalidity;
+      job->reset = TRUE;
+      exec (task, store_state, job, g_free);
+      run->reset = TRUE;
+      run->stats.uidvalidity_resets++;
+      run->local_max_uid = 0;
+      run->local_modseq = 0;
+      g_array_set_size (run->local_uids, 0);
+      g_clear_pointer (&run->changes, g_array_unref);
+      fetch_new (task);
+      return;
+    }
+  if (run->info->qresync)
+    {
+      g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+      run->stats.method = "qresync";
+      submit_flags (task);
+      for (guint i = 0; run->info->vanished != NULL && i < run->info->vanished->ranges->len; i++)
+        {
+          LbImapRange *range = &g_array_index (run->info->vanished->ranges, LbImapRange, i);
+
+          for (guint32 uid = MIN (range->first, range->last);
+               uid <= MAX (range->first, range->last) && uid <= run->local_max_uid; uid++)
+            {
+              g_array_append_val (gone, uid);
+              if (uid == G_MAXUINT32)
+                break;
+            }
+        }
+      expunge (task, gone);
+      fetch_new (task);
+      return;
+    }
+  sync_known (task);
+}
+
+
+typedef struct
+{
+  GTask *task;
+  FolderState *state;
+} StateRead;
+
+static void
+state_read_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  StateRead *read = user_data;
+  GTask *task = read->task;
+  Run *run = g_task_get_task_data (task);
+  Folder *f = current (run);
+  FolderState *state = read->state;
+  GError *error = NULL;
+  LbImapQresyncParams params = { 0 };
+
+  g_free (read);
+  if (!lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error))
+    {
+      folder_state_free (state);
+      fail (task, error);
+      return;
+    }
+  run->local_validity = state->uidvalidity;
+  run->local_modseq = state->modseq;
+  run->local_max_uid = state->max_uid;
+  g_clear_pointer (&run->local_uids, g_array_unref);
+  run->local_uids = g_steal_pointer (&state->uids);
+  folder_state_free (state);
+  /* The highest UID the store holds may be above the saved state (a sync killed before
+   * its state was written): start above it, the adds being idempotent anyway. */
+  for (guint i = 0; i < run->local_uids->len; i++)
+    run->local_max_uid = MAX (run->local_max_uid, g_array_index (run->local_uids, guint32, i));
+  run->reset = FALSE;
+  g_clear_pointer (&run->changes, g_array_unref);
+  g_clear_pointer (&run->server_uids, g_array_unref);
+  progress (run, f->name, 0, 0);
+
+  params.uidvalidity = run->local_validity;
+  params.modseq = run->local_modseq;
+  lb_imap_session_select_async (run->session, f->name, FALSE,
+                                run->qresync && run->local_validity != 0 && run->local_modseq != 0
+                                  ? &params : NULL,
+                                on_qresync_change, run, g_task_get_cancellable (task),
+                                selected_cb, task);
+}
+
+static void
+folder_state_read (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  StateRead *read = g_new0 (StateRead, 1);
+  FolderState *state = g_new0 (FolderState, 1);
+
+  state->folder_id = current (run)->id;
+  state->want_uids = TRUE;
+  read->task = task;
+  read->state = state;
+  /* The state object outlives the job: the callback frees it. */
+  lb_store_writer_exec_async (run->self->writer, read_folder_state, state, NULL,
+                              g_task_get_cancellable (task), state_read_cb, read);
+}
+
+
+typedef struct
+{
+  gint64 folder_id;
+  GArray *ids;
+} LeftOver;
+
+static void
+left_over_free (LeftOver *job)
+{
+  g_array_unref (job->ids);
+  g_free (job);
+}
+
+/* Writer thread: after a UIDVALIDITY reset, the rows no server message took back. */
+static gboolean
+read_left_over (sqlite3  *db,
+                gpointer  data,
+                GError  **error)
+{
+  LeftOver *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT id FROM messages m WHERE folder_id = ?1 AND uid IS NULL "
+                                   "AND NOT EXISTS (SELECT 1 FROM journal j WHERE "
+                                   "j.message_id = m.id)", -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    sqlite3_bind_int64 (s, 1, job->folder_id);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (job->ids, id);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+static void
+deleted_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GError *error = NULL;
+
+  lb_store_writer_delete_finish (LB_STORE_WRITER (source), result, &error);
+  /* Already gone is fine. */
+  if (g_error_matches (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND))
+    g_clear_error (&error);
+  pending_done (user_data, error);
+}
+
+typedef struct
+{
+  GTask *task;
+  LeftOver *job;
+} LeftOverRead;
+
+static void
+left_over_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  LeftOverRead *read = user_data;
+  GTask *task = read->task;
+  Run *run = g_task_get_task_data (task);
+  LeftOver *job = read->job;
+  GError *error = NULL;
+
+  g_free (read);
+  if (!lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error))
+    {
+      left_over_free (job);
+      fail (task, error);
+      return;
+    }
+  for (guint i = 0; i < job->ids->len; i++)
+    {
+      run->pending++;
+      run->stats.expunged++;
+      lb_store_writer_delete_async (run->self->writer, g_array_index (job->ids, gint64, i),
+                                    g_task_get_cancellable (task), deleted_cb, g_object_ref (task));
+    }
+  left_over_free (job);
+  run->index++;
+  when_written (task, (GSourceFunc) step_folder);
+}
+
+static void
+next_folder (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (run->reset)
+    {
+      LeftOverRead *read = g_new0 (LeftOverRead, 1);
+
+      run->reset = FALSE;
+      read->task = task;
+      read->job = g_new0 (LeftOver, 1);
+      read->job->folder_id = current (run)->id;
+      read->job->ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+      lb_store_writer_exec_async (run->self->writer, read_left_over, read->job, NULL,
+                                  g_task_get_cancellable (task), left_over_cb, read);
+      return;
+    }
+  run->index++;
+  step_folder (task);
+}
+
+static void
+step_folder (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (!check_written (task))
+    return;
+  while (run->index < run->folders->len &&
+         (!current (run)->selectable ||
+          ((run->flags & LB_IMAP_SYNC_INBOX_ONLY) && current (run)->role != LB_FOLDER_ROLE_INBOX)))
+    run->index++;
+  if (run->index >= run->folders->len)
+    {
+      run->index = 0;
+      step_bodies (task);
+      return;
+    }
+  folder_state_read (task);
+}
+
+/* ---- 5. bodies -------------------------------------------------------------------- */
+
+typedef struct
+{
+  gint64 folder_id;
+  gint64 since;      /* internal date lower bound, or 0 */
+  GArray *uids;
+} BodiesRead;
+
+static gboolean
+read_missing_bodies (sqlite3  *db,
+                     gpointer  data,
+                     GError  **error)
+{
+  BodiesRead *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND "
+                                   "uid IS NOT NULL AND body_state <> 2 AND internal_date >= ?2 "
+                                   "ORDER BY uid DESC", -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, job->folder_id);
+      sqlite3_bind_int64 (s, 2, job->since);
+    }
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (job->uids, uid);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+static gpointer
+sink_begin (const LbImapLiteralInfo *info,
+            gpointer                 user_data,
+            GError                 **error)
+{
+  Run *run = user_data;
+  GByteArray *buffer = g_byte_array_sized_new ((guint) MIN (info->size, 64 * 1024 * 1024));
+
+  g_hash_table_replace (run->streamed, GUINT_TO_POINTER (info->seq), buffer);
+  return buffer;
+}
+
+static gboolean
+sink_write (gpointer      handle,
+            const guint8 *data,
+            gsize         len,
+            gpointer      user_data,
+            GError      **error)
+{
+  g_byte_array_append (handle, data, (guint) len);
+  return TRUE;
+}
+
+static gboolean
+sink_end (gpointer   handle,
+          gpointer   user_data,
+          GError   **error)
+{
+  return TRUE;
+}
+
+static void
+sink_abort (gpointer handle,
+            gpointer user_data)
+{
+}
+
+static const LbImapLiteralSink body_sink = { sink_begin, sink_write, sink_end, sink_abort };
+
+static void fetch_bodies_chunk (GTask *task);
+
+static void
+on_body (LbImapResponse *r,
+         gpointer        user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  LbImapFetch *fetch = r->fetch;
+  g_autoptr(GBytes) raw = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  LbStoreMessage *m;
+
+  if (r->data != LB_IMAP_DATA_FETCH || fetch == NULL || !(fetch->present & LB_IMAP_FETCH_UID))
+    return;
+  for (guint i = 0; fetch->sections != NULL && i < fetch->sections->len; i++)
+    {
+      LbImapSection *section = g_ptr_array_index (fetch->sections, i);
+
+      if (section->value == NULL || strcmp (section->name, "BODY[]") != 0)
+        continue;
+      if (section->value->kind == LB_IMAP_VALUE_STRING)
+        raw = g_bytes_new (section->value->str, section->value->len);
+      else if (section->value->kind == LB_IMAP_VALUE_STREAMED)
+        {
+          GByteArray *buffer = NULL;
+
+          if (g_hash_table_steal_extended (run->streamed, GUINT_TO_POINTER (r->number), NULL,
+                                           (gpointer *) &buffer))
+            raw = g_byte_array_free_to_bytes (buffer);
+        }
+    }
+  if (raw == NULL)
+    return; /* the server sent flags only (a change); the body comes another time */
+  m = message_from_fetch (run, fetch, raw, TRUE);
+  stream = g_memory_input_stream_new_from_bytes (raw);
+  run->stats.bodies++;
+  run->pending++;
+  lb_store_writer_add_async (run->self->writer, m, stream, (goffset) g_bytes_get_size (raw),
+                             g_task_get_cancellable (task), header_added_cb, g_object_ref (task));
+}
+
+static void
+bodies_fetched_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error))
+    {
+      lb_imap_session_set_literal_sink (run->session, NULL, NULL);
+      fail (task, error);
+      return;
+    }
+  progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
+  /* Keep the writer at most a chunk behind, so memory stays bounded. */
+  when_written (task, (GSourceFunc) fetch_bodies_chunk);
+}
+
+static void next_bodies_folder (GTask *task);
+
+static void
+fetch_bodies_chunk (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autofree char *set = NULL;
+  guint n;
+
+  if (run->wanted_pos >= run->wanted->len)
+    {
+      lb_imap_session_set_literal_sink (run->session, NULL, NULL);
+      run->index++;
+      next_bodies_folder (task);
+      return;
+    }
+  n = MIN (BODY_CHUNK, run->wanted->len - run->wanted_pos);
+  set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
+  run->wanted_pos += n;
+  lb_imap_session_uid_fetch_async (run->session, set, "UID FLAGS INTERNALDATE RFC822.SIZE "
+                                   "BODY.PEEK[]", 0, on_body, task, g_task_get_cancellable (task),
+                                   bodies_fetched_cb, task);
+}
+
+typedef struct
+{
+  GTask *task;
+  BodiesRead *job;
+} BodiesWait;
+
+static void
+bodies_selected_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapMailboxInfo) info = NULL;
+  GError *error = NULL;
+
+  info = lb_imap_session_select_finish (LB_IMAP_SESSION (source), result, &error);
+  if (info == NULL)
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      g_error_free (error);
+      run->index++;
+      next_bodies_folder (task);
+      return;
+    }
+  g_free (run->selected);
+  run->selected = g_strdup (current (run)->name);
+  lb_imap_session_set_literal_sink (run->session, &body_sink, run);
+  fetch_bodies_chunk (task);
+}
+
+static void
+missing_read_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  BodiesWait *wait = user_data;
+  GTask *task = wait->task;
+  Run *run = g_task_get_task_data (task);
+  BodiesRead *job = wait->job;
+  GError *error = NULL;
+
+  g_free (wait);
+  if (!lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error))
+    {
+      g_array_unref (job->uids);
+      g_free (job);
+      fail (task, error);
+      return;
+    }
+  g_clear_pointer (&run->wanted, g_array_unref);
+  run->wanted = job->uids;
+  run->wanted_pos = 0;
+  g_free (job);
+  if (run->wanted->len == 0)
+    {
+      run->index++;
+      next_bodies_folder (task);
+      return;
+    }
+  if (g_strcmp0 (run->selected, current (run)->name) == 0)
+    {
+      lb_imap_session_set_literal_sink (run->session, &body_sink, run);
+      fetch_bodies_chunk (task);
+      return;
+    }
+  lb_imap_session_select_async (run->session, current (run)->name, FALSE, NULL, NULL, NULL,
+                                g_task_get_cancellable (task), bodies_selected_cb, task);
+}
+
+static void
+next_bodies_folder (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  const LbAccount *account = run->self->account;
+  BodiesWait *wait;
+
+  if (!check_written (task))
+    return;
+  while (run->index < run->folders->len &&
+         (!current (run)->selectable ||
+          ((run->flags & LB_IMAP_SYNC_INBOX_ONLY) && current (run)->role != LB_FOLDER_ROLE_INBOX)))
+    run->index++;
+  if (run->index >= run->folders->len)
+    {
+      when_written (task, (GSourceFunc) step_done);
+      return;
+    }
+  wait = g_new0 (BodiesWait, 1);
+  wait->task = task;
+  wait->job = g_new0 (BodiesRead, 1);
+  wait->job->folder_id = current (run)->id;
+  wait->job->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  if (account->bodies == LB_ACCOUNT_BODIES_RECENT)
+    wait->job->since = g_get_real_time () / G_USEC_PER_SEC - (gint64) account->bodies_days * 86400;
+  lb_store_writer_exec_async (run->self->writer, read_missing_bodies, wait->job, NULL,
+                              g_task_get_cancellable (task), missing_read_cb, wait);
+}
+
+static void
+step_bodies (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if ((run->flags & LB_IMAP_SYNC_HEADERS_ONLY) ||
+      run->self->account->bodies == LB_ACCOUNT_BODIES_ON_DEMAND)
+    {
+      when_written (task, (GSourceFunc) step_done);
+      return;
+    }
+  run->index = 0;
+  next_bodies_folder (task);
+}
+
+static void
+step_done (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  LbImapSyncStats *stats;
+
+  if (!check_written (task))
+    return;
+  /* Moves replayed before their destination synced may have left flag entries waiting
+   * for a UID that the destination's sync has now given them. */
+  run->finished = TRUE;
+  stats = g_memdup2 (&run->stats, sizeof run->stats);
+  g_task_return_pointer (task, stats, g_free);
+  g_object_unref (task);
+}
+
+/* ---- the object ------------------------------------------------------------------- */
+
+static void
+lb_imap_sync_dispose (GObject *object)
+{
+  LbImapSync *self = LB_IMAP_SYNC (object);
+
+  lb_imap_sync_unwatch (self);
+  g_clear_object (&self->service);
+  G_OBJECT_CLASS (lb_imap_sync_parent_class)->dispose (object);
+}
+
+static void
+lb_imap_sync_finalize (GObject *object)
+{
+  LbImapSync *self = LB_IMAP_SYNC (object);
+
+  lb_account_free (self->account);
+  g_clear_object (&self->writer);
+  G_OBJECT_CLASS (lb_imap_sync_parent_class)->finalize (object);
+}
+
+static void
+lb_imap_sync_class_init (LbImapSyncClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = lb_imap_sync_dispose;
+  object_class->finalize = lb_imap_sync_finalize;
+
+  /**
+   * LbImapSync::progress:
+   * @folder: the folder being synced
+   * @done: messages fetched in this step so far
+   * @total: messages this step fetches (0 when the step just started)
+   */
+  signals[SIGNAL_PROGRESS] =
+    g_signal_new ("progress", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_UINT, G_TYPE_UINT);
+
+  /**
+   * LbImapSync::inbox-synced:
+   * @error: (nullable): why the sync the watcher started failed, or %NULL
+   */
+  signals[SIGNAL_INBOX_SYNCED] =
+    g_signal_new ("inbox-synced", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+lb_imap_sync_init (LbImapSync *self)
+{
+}
+
+/**
+ * lb_imap_sync_new:
+ * @account: an account with an incoming IMAP server (copied)
+ * @writer: the store's writer
+ */
+LbImapSync *
+lb_imap_sync_new (const LbAccount *account,
+                  LbStoreWriter   *writer)
+{
+  LbImapSync *self;
+
+  g_return_val_if_fail (account != NULL && account->incoming != NULL &&
+                          account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP, NULL);
+  g_return_val_if_fail (LB_IS_STORE_WRITER (writer), NULL);
+
+  self = g_object_new (LB_TYPE_IMAP_SYNC, NULL);
+  self->account = lb_account_copy (account);
+  self->writer = g_object_ref (writer);
+  return self;
+}
+
+/**
+ * lb_imap_sync_run_async:
+ *
+ * Syncs the account once (see the top of this file). One run at a time per object.
+ */
+void
+lb_imap_sync_run_async (LbImapSync          *self,
+                        LbImapSyncFlags      flags,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  GTask *task;
+  Run *run;
+
+  g_return_if_fail (LB_IS_IMAP_SYNC (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lb_imap_sync_run_async);
+  if (self->running)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                               _("Account “%s” is already being synced"),
+                               self->account->display_name);
+      g_object_unref (task);
+      return;
+    }
+  self->running = TRUE;
+  run = g_new0 (Run, 1);
+  run->self = g_object_ref (self);
+  run->flags = flags;
+  run->folders = g_ptr_array_new_with_free_func ((GDestroyNotify) folder_free);
+  run->by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
+  run->streamed = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_byte_array_unref);
+  run->stats.method = "none";
+  g_task_set_task_data (task, run, (GDestroyNotify) run_free);
+
+  lb_account_get_password_async (self->account, LB_ACCOUNT_PROTOCOL_IMAP, cancellable,
+                                 password_cb, task);
+}
+
+gboolean
+lb_imap_sync_run_finish (LbImapSync       *self,
+                         GAsyncResult     *result,
+                         LbImapSyncStats  *stats,
+                         GError          **error)
+{
+  g_autofree LbImapSyncStats *done = NULL;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  done = g_task_propagate_pointer (G_TASK (result), error);
+  if (done == NULL)
+    return FALSE;
+  if (stats != NULL)
+    *stats = *done;
+  return TRUE;
+}
+
+/* ---- push ------------------------------------------------------------------------- */
+
+static void
+watch_sync_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  LbImapSync *self = LB_IMAP_SYNC (source);
+  g_autoptr(GError) error = NULL;
+
+  lb_imap_sync_run_finish (self, result, NULL, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING))
+    return;
+  g_signal_emit (self, signals[SIGNAL_INBOX_SYNCED], 0, error);
+}
+
+static void
+mailbox_changed_cb (LbImapService *service,
+                    const char    *mailbox,
+                    gpointer       user_data)
+{
+  LbImapSync *self = user_data;
+
+  if (self->running)
+    {
+      self->dirty = TRUE;
+      return;
+    }
+  self->dirty = FALSE;
+  lb_imap_sync_run_async (self, LB_IMAP_SYNC_INBOX_ONLY, self->watch_cancel, watch_sync_cb, NULL);
+}
+
+static gboolean
+rerun_inbox (gpointer data)
+{
+  LbImapSync *self = data;
+
+  if (self->watching && self->dirty && !self->running)
+    mailbox_changed_cb (self->service, "INBOX", self);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * lb_imap_sync_watch:
+ *
+ * Needs a first lb_imap_sync_run_async() to have logged in (the watcher uses its
+ * connection settings and password).
+ */
+void
+lb_imap_sync_watch (LbImapSync *self)
+{
+  g_return_if_fail (LB_IS_IMAP_SYNC (self));
+  g_return_if_fail (self->service != NULL);
+
+  if (self->watching)
+    return;
+  self->watching = TRUE;
+  self->watch_cancel = g_cancellable_new ();
+  self->changed_handler = g_signal_connect (self->service, "mailbox-changed",
+                                            G_CALLBACK (mailbox_changed_cb), self);
+  lb_imap_service_watch (self->service, "INBOX");
+}
+
+void
+lb_imap_sync_unwatch (LbImapSync *self)
+{
+  g_return_if_fail (LB_IS_IMAP_SYNC (self));
+
+  if (!self->watching)
+    return;
+  self->watching = FALSE;
+  g_cancellable_cancel (self->watch_cancel);
+  g_clear_object (&self->watch_cancel);
+  g_clear_signal_handler (&self->changed_handler, self->service);
+  lb_imap_service_unwatch (self->service);
+}
