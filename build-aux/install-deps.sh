@@ -28,6 +28,8 @@ test_pkgs=(
   iproute2 util-linux bsdutils
   # notmuch reads the Maildirs the store exports (test-store-import)
   notmuch
+  # groff checks the letterbox-ctl manual page (check-manpage)
+  groff-base
 )
 
 # Peers the benchmarks compare against (bench/README.md).

@@ -11,26 +11,33 @@
 #include "lb-account.h"
 #include "lb-connection.h"
 #include "lbctl-commands.h"
+#include "lbctl-json.h"
 #include "pop3/lb-pop3-session.h"
 #include "smtp/lb-smtp-session.h"
 
 /* `letterbox-ctl account …`: the account configuration files (lb-account.c), without the
- * background service. Exit statuses: LBCTL_ACCOUNT_EXIT_* in lbctl-commands.h. */
+ * background service. Exit statuses: LBCTL_EXIT_* in lbctl-commands.h. */
 
 static char *opt_config_dir;
+static char *opt_data_dir;
 static gboolean opt_json;
+static gboolean opt_local;
 
 static const GOptionEntry common_entries[] = {
   { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_config_dir,
     N_("Read and write accounts under DIR (like LETTERBOX_CONFIG_DIR)"), N_("DIR") },
+  { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_data_dir,
+    N_("The mail store in DIR (like LETTERBOX_DATA_DIR)"), N_("DIR") },
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, N_("Print JSON"), NULL },
+  { "local", 0, 0, G_OPTION_ARG_NONE, &opt_local,
+    N_("Run the engine in this process (for now the only mode)"), NULL },
   { NULL }
 };
 
 static void
 usage_error (const char *detail)
 {
-  g_printerr (_("letterbox-ctl: %s (try letterbox-ctl account --help)\n"), detail);
+  lbctl_usage_error ("account", "%s", detail);
 }
 
 /* Parses @argv in place; on failure prints one line and returns FALSE. */
@@ -54,26 +61,17 @@ parse_options (int           *argc,
     }
   if (opt_config_dir != NULL)
     g_setenv ("LETTERBOX_CONFIG_DIR", opt_config_dir, TRUE);
+  if (opt_data_dir != NULL)
+    g_setenv ("LETTERBOX_DATA_DIR", opt_data_dir, TRUE);
   if (lbctl_json)
     opt_json = TRUE;
   return TRUE;
 }
 
 static int
-exit_for_account_error (const GError *error)
-{
-  if (g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND))
-    return LBCTL_ACCOUNT_EXIT_NOT_FOUND;
-  if (g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_IO))
-    return LBCTL_ACCOUNT_EXIT_FAILED;
-  return LBCTL_ACCOUNT_EXIT_INVALID;
-}
-
-static int
 report_error (const GError *error)
 {
-  g_printerr ("letterbox-ctl: %s\n", error->message);
-  return exit_for_account_error (error);
+  return lbctl_fail (error);
 }
 
 static char *
@@ -95,69 +93,42 @@ server_user (const LbAccount       *account,
 }
 
 static void
-json_string (GString    *out,
-             const char *value)
-{
-  if (value == NULL)
-    {
-      g_string_append (out, "null");
-      return;
-    }
-  g_string_append_c (out, '"');
-  for (const char *p = value; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-
-      if (c == '"' || c == '\\')
-        g_string_append_printf (out, "\\%c", c);
-      else if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_c (out, (char) c);
-    }
-  g_string_append_c (out, '"');
-}
-
-static void
-json_member (GString    *out,
-             const char *name,
-             const char *value,
-             gboolean    first)
-{
-  if (!first)
-    g_string_append (out, ", ");
-  json_string (out, name);
-  g_string_append (out, ": ");
-  json_string (out, value);
-}
-
-static void
-account_to_json (GString         *out,
+account_to_json (LbctlJson       *json,
                  const LbAccount *account,
                  gboolean         full)
 {
   g_autofree char *incoming = server_url (account->incoming);
   g_autofree char *outgoing = account->outgoing != NULL ? server_url (account->outgoing) : NULL;
 
-  g_string_append_c (out, '{');
-  json_member (out, "id", account->id, TRUE);
-  json_member (out, "display_name",
-               account->display_name != NULL ? account->display_name : account->id, FALSE);
-  json_member (out, "email", lb_account_get_address (account), FALSE);
-  json_member (out, "incoming", incoming, FALSE);
-  json_member (out, "outgoing", outgoing, FALSE);
+  lbctl_json_begin_object (json);
+  lbctl_json_member_string (json, "id", account->id);
+  lbctl_json_member_string (json, "display_name",
+                            account->display_name != NULL ? account->display_name : account->id);
+  lbctl_json_member_string (json, "email", lb_account_get_address (account));
+  lbctl_json_member_string (json, "incoming", incoming);
+  lbctl_json_member_string (json, "outgoing", outgoing);
   if (full)
     {
-      json_member (out, "incoming_user", server_user (account, account->incoming), FALSE);
+      lbctl_json_member_string (json, "incoming_user",
+                                server_user (account, account->incoming));
       if (account->outgoing != NULL)
-        json_member (out, "outgoing_user", server_user (account, account->outgoing), FALSE);
-      json_member (out, "password_source",
-                   account->password_source == LB_ACCOUNT_PASSWORD_COMMAND ? "command" : "keyring",
-                   FALSE);
-      json_member (out, "ca_file", account->ca_file, FALSE);
-      json_member (out, "fingerprint", account->fingerprint, FALSE);
+        lbctl_json_member_string (json, "outgoing_user",
+                                  server_user (account, account->outgoing));
+      lbctl_json_member_string (json, "password_source",
+                                account->password_source == LB_ACCOUNT_PASSWORD_COMMAND
+                                ? "command" : "keyring");
+      lbctl_json_member_string (json, "ca_file", account->ca_file);
+      lbctl_json_member_string (json, "fingerprint", account->fingerprint);
     }
-  g_string_append_c (out, '}');
+  lbctl_json_end_object (json);
+}
+
+static void
+print_json (LbctlJson *json)
+{
+  g_autofree char *text = lbctl_json_free_to_string (json);
+
+  g_print ("%s\n", text);
 }
 
 /* account add */
@@ -200,13 +171,13 @@ parse_server (const char        *url,
 
   if (server == NULL)
     {
-      g_printerr (_("letterbox-ctl: --%s: %s\n"), option, error->message);
+      lbctl_error ("--%s: %s", option, error->message);
       return NULL;
     }
   if (server->protocol != expected)
     {
-      g_printerr (_("letterbox-ctl: --%s: “%s” is not a %s URL\n"), option, url,
-                  lb_account_protocol_to_string (expected));
+      lbctl_error (_("--%s: “%s” is not a %s URL"), option, url,
+                   lb_account_protocol_to_string (expected));
       return NULL;
     }
   return g_steal_pointer (&server);
@@ -223,27 +194,27 @@ account_add (int    argc,
 
   if (!parse_options (&argc, &argv, N_("NAME --email ADDRESS (--imap URL | --pop3 URL) …"),
                       add_entries))
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   if (argc != 2)
     {
       usage_error (_("account add takes one NAME"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
   id = argv[1];
   if (add_email == NULL)
     {
       usage_error (_("account add needs --email"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
   if ((add_imap == NULL) == (add_pop3 == NULL))
     {
       usage_error (_("account add needs exactly one of --imap and --pop3"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
   if (add_ca_file != NULL && add_fingerprint != NULL)
     {
       usage_error (_("--ca-file and --trust-fingerprint exclude each other"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
 
   account = lb_account_new (id);
@@ -253,12 +224,12 @@ account_add (int    argc,
     ? parse_server (add_imap, LB_ACCOUNT_PROTOCOL_IMAP, "imap")
     : parse_server (add_pop3, LB_ACCOUNT_PROTOCOL_POP3, "pop3");
   if (account->incoming == NULL)
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   if (add_smtp != NULL)
     {
       account->outgoing = parse_server (add_smtp, LB_ACCOUNT_PROTOCOL_SMTP, "smtp");
       if (account->outgoing == NULL)
-        return LBCTL_ACCOUNT_EXIT_INVALID;
+        return LBCTL_EXIT_USAGE;
     }
   if (add_password_command != NULL)
     {
@@ -274,15 +245,19 @@ account_add (int    argc,
     }
   account->fingerprint = g_strdup (add_fingerprint);
 
+  /* What the user typed is wrong: a usage error, whatever the account module calls it. */
   if (!lb_account_validate (account, &error))
-    return report_error (error);
+    {
+      lbctl_error ("%s", error->message);
+      return LBCTL_EXIT_USAGE;
+    }
 
   existing = lb_account_load (id, &error);
   if (existing != NULL ||
       !g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND))
     {
-      g_printerr (_("letterbox-ctl: the account “%s” already exists\n"), id);
-      return LBCTL_ACCOUNT_EXIT_NOT_FOUND;
+      lbctl_error (_("the account “%s” already exists"), id);
+      return LBCTL_EXIT_NOT_FOUND;
     }
   g_clear_error (&error);
 
@@ -300,7 +275,7 @@ account_add (int    argc,
                "secret-tool store --label='Letterbox %s' xdg:schema org.letterbox.Account "
                "account %s protocol %s\n"),
              id, id, lb_account_protocol_to_string (account->outgoing->protocol));
-  return LBCTL_ACCOUNT_EXIT_OK;
+  return LBCTL_EXIT_OK;
 }
 
 /* account list */
@@ -312,28 +287,25 @@ account_list (int    argc,
   g_autoptr(GError) error = NULL;
 
   if (!parse_options (&argc, &argv, NULL, NULL))
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   if (argc != 1)
     {
       usage_error (_("account list takes no arguments"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
 
   if (opt_json)
     {
       g_autoptr(GPtrArray) accounts = lb_account_load_all (&error);
-      g_autoptr(GString) out = g_string_new ("[");
+      g_autoptr(LbctlJson) json = lbctl_json_new ();
 
       if (accounts == NULL)
         return report_error (error);
+      lbctl_json_begin_array (json);
       for (guint i = 0; i < accounts->len; i++)
-        {
-          if (i > 0)
-            g_string_append (out, ", ");
-          account_to_json (out, g_ptr_array_index (accounts, i), FALSE);
-        }
-      g_string_append (out, "]\n");
-      g_print ("%s", out->str);
+        account_to_json (json, g_ptr_array_index (accounts, i), FALSE);
+      lbctl_json_end_array (json);
+      print_json (g_steal_pointer (&json));
     }
   else
     {
@@ -344,7 +316,7 @@ account_list (int    argc,
       for (guint i = 0; ids[i] != NULL; i++)
         g_print ("%s\n", ids[i]);
     }
-  return LBCTL_ACCOUNT_EXIT_OK;
+  return LBCTL_EXIT_OK;
 }
 
 /* account show / remove */
@@ -362,7 +334,7 @@ load_named (int    argc,
     {
       g_autofree char *detail = g_strdup_printf (_("account %s takes one NAME"), command);
       usage_error (detail);
-      *status = LBCTL_ACCOUNT_EXIT_INVALID;
+      *status = LBCTL_EXIT_USAGE;
       return NULL;
     }
   account = lb_account_load (argv[1], &error);
@@ -387,21 +359,21 @@ account_show (int    argc,
               char **argv)
 {
   g_autoptr(LbAccount) account = NULL;
-  int status = LBCTL_ACCOUNT_EXIT_OK;
+  int status = LBCTL_EXIT_OK;
 
   if (!parse_options (&argc, &argv, N_("NAME"), NULL))
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   account = load_named (argc, argv, "show", &status);
   if (account == NULL)
     return status;
 
   if (opt_json)
     {
-      g_autoptr(GString) out = g_string_new (NULL);
+      g_autoptr(LbctlJson) json = lbctl_json_new ();
 
-      account_to_json (out, account, TRUE);
-      g_print ("%s\n", out->str);
-      return LBCTL_ACCOUNT_EXIT_OK;
+      account_to_json (json, account, TRUE);
+      print_json (g_steal_pointer (&json));
+      return LBCTL_EXIT_OK;
     }
 
   g_print ("%-15s %s\n", _("Account:"), account->id);
@@ -423,7 +395,7 @@ account_show (int    argc,
     g_print ("%-15s %s\n", _("CA file:"), account->ca_file);
   if (account->fingerprint != NULL)
     g_print ("%-15s %s\n", _("Fingerprint:"), account->fingerprint);
-  return LBCTL_ACCOUNT_EXIT_OK;
+  return LBCTL_EXIT_OK;
 }
 
 static int
@@ -433,16 +405,16 @@ account_remove (int    argc,
   g_autoptr(GError) error = NULL;
 
   if (!parse_options (&argc, &argv, N_("NAME"), NULL))
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   if (argc != 2)
     {
       usage_error (_("account remove takes one NAME"));
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
   if (!lb_account_remove (argv[1], &error))
     return report_error (error);
   g_print (_("Removed the account “%s”.\n"), argv[1]);
-  return LBCTL_ACCOUNT_EXIT_OK;
+  return LBCTL_EXIT_OK;
 }
 
 /* account test: one async call at a time, each waited for in a GMainLoop. */
@@ -555,7 +527,7 @@ account_test (int    argc,
 {
   g_autoptr(LbAccount) account = NULL;
   Wait wait = { 0 };
-  int status = LBCTL_ACCOUNT_EXIT_OK;
+  int status = LBCTL_EXIT_OK;
   struct
   {
     const char *label;
@@ -565,7 +537,7 @@ account_test (int    argc,
   guint failed = 0;
 
   if (!parse_options (&argc, &argv, N_("NAME"), NULL))
-    return LBCTL_ACCOUNT_EXIT_INVALID;
+    return LBCTL_EXIT_USAGE;
   account = load_named (argc, argv, "test", &status);
   if (account == NULL)
     return status;
@@ -590,14 +562,14 @@ account_test (int    argc,
         {
           failed++;
           g_print ("%s %s: %s\n", servers[i].label, url, error->message);
-          g_printerr (_("letterbox-ctl: account “%s”: %s %s: %s\n"),
-                      account->id, servers[i].label, url, error->message);
+          lbctl_error (_("account “%s”: %s %s: %s"), account->id, servers[i].label, url,
+                       error->message);
         }
     }
   g_clear_object (&wait.result);
   g_main_loop_unref (wait.loop);
 
-  return failed == 0 ? LBCTL_ACCOUNT_EXIT_OK : LBCTL_ACCOUNT_EXIT_CONNECT;
+  return failed == 0 ? LBCTL_EXIT_OK : LBCTL_EXIT_SERVER;
 }
 
 static void
@@ -617,10 +589,9 @@ print_account_usage (FILE *out)
   fprintf (out, "\n%s\n", _("URLs: imaps://user@host:993, imap://… (STARTTLS), pop3s://…, "
                             "pop3://… (STARTTLS), smtps://…:465, smtp://…:587 (STARTTLS); "
                             "the user defaults to the e-mail address."));
-  fprintf (out, "%s\n", _("Exit status: 0 success, 1 wrong usage or invalid input, "
-                          "2 no such account or it already exists, "
-                          "4 a connection or login failed, 5 a file could not be read or "
-                          "written."));
+  fprintf (out, "%s\n", _("Exit status: 0 success, 1 failure, 2 wrong usage or invalid "
+                          "input, 4 a connection, TLS or login failed, 5 a file could not be "
+                          "read or written, 6 no such account or it already exists."));
 }
 
 int
@@ -642,19 +613,17 @@ lbctl_account (int    argc,
   if (argc < 2)
     {
       print_account_usage (stderr);
-      return LBCTL_ACCOUNT_EXIT_INVALID;
+      return LBCTL_EXIT_USAGE;
     }
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
       strcmp (argv[1], "help") == 0)
     {
       print_account_usage (stdout);
-      return LBCTL_ACCOUNT_EXIT_OK;
+      return LBCTL_EXIT_OK;
     }
   for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++)
     if (strcmp (argv[1], subcommands[i].name) == 0)
       return subcommands[i].run (argc - 1, argv + 1);
 
-  g_printerr (_("letterbox-ctl: unknown account subcommand “%s” "
-                "(try letterbox-ctl account --help)\n"), argv[1]);
-  return LBCTL_ACCOUNT_EXIT_INVALID;
+  return lbctl_usage_error ("account", _("unknown account subcommand “%s”"), argv[1]);
 }

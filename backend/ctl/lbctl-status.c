@@ -7,9 +7,12 @@
 
 #include "lb-bus-backend1.h"
 #include "lbctl-commands.h"
+#include "lbctl-json.h"
 
 /* `letterbox-ctl status`: what the running background service reports. It never starts
- * the service: asking whether it runs must not change the answer. */
+ * the service: asking whether it runs must not change the answer. When it does not run,
+ * the exit status stays LBCTL_EXIT_NOT_RUNNING (scripts ask exactly that) and what the
+ * local store holds is printed too (no store is created where there is none). */
 
 static void
 print_status (GVariant *status)
@@ -30,12 +33,94 @@ print_status (GVariant *status)
   g_variant_dict_lookup (dict, "accounts", "u", &accounts);
   g_variant_dict_lookup (dict, "state", "&s", &state);
 
+  if (lbctl_json)
+    {
+      g_autoptr(LbctlJson) json = lbctl_json_new ();
+      g_autofree char *text = NULL;
+
+      lbctl_json_begin_object (json);
+      lbctl_json_member_boolean (json, "running", TRUE);
+      lbctl_json_member_string (json, "version", version);
+      lbctl_json_member_int (json, "pid", pid);
+      lbctl_json_member_int (json, "uptime", (gint64) uptime);
+      lbctl_json_member_string (json, "data_dir", data_dir);
+      lbctl_json_member_int (json, "accounts", accounts);
+      lbctl_json_member_string (json, "state", state);
+      lbctl_json_end_object (json);
+      text = lbctl_json_free_to_string (g_steal_pointer (&json));
+      g_print ("%s\n", text);
+      return;
+    }
+
   /* Translators: "up" time of the service, in seconds. */
   uptime_text = g_strdup_printf (_("%llu s"), (unsigned long long) uptime);
   g_print (_("letterbox-backend %s is running (pid %u, up %s)\n"), version, pid, uptime_text);
   g_print (_("Store:    %s\n"), data_dir);
   g_print (_("Accounts: %u\n"), accounts);
   g_print (_("State:    %s\n"), state);
+}
+
+/* What the local store holds, printed when the service does not run. The exit status is
+ * LBCTL_EXIT_NOT_RUNNING whatever happens here: a store that cannot be read is a second
+ * line on stderr, not a different answer to "does it run?". */
+static int
+print_local_summary (void)
+{
+  g_autofree char *data_dir = lb_store_default_data_dir ();
+  g_autofree char *index_path = g_build_filename (data_dir, "index.db", NULL);
+  g_autoptr(LbStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+  LbStoreCounts counts = { 0 };
+  gboolean exists = g_file_test (index_path, G_FILE_TEST_IS_REGULAR);
+
+  if (exists)
+    {
+      store = lb_store_open (data_dir, &error);
+      if (store == NULL || !lb_store_get_counts (store, &counts, &error))
+        {
+          lbctl_fail (error);
+          return LBCTL_EXIT_NOT_RUNNING;
+        }
+    }
+
+  if (lbctl_json)
+    {
+      g_autoptr(LbctlJson) json = lbctl_json_new ();
+      g_autofree char *text = NULL;
+
+      lbctl_json_begin_object (json);
+      lbctl_json_member_boolean (json, "running", FALSE);
+      lbctl_json_member_string (json, "data_dir", data_dir);
+      lbctl_json_name (json, "store");
+      if (exists)
+        {
+          lbctl_json_begin_object (json);
+          lbctl_json_member_int (json, "accounts", counts.accounts);
+          lbctl_json_member_int (json, "folders", counts.folders);
+          lbctl_json_member_int (json, "messages", counts.messages);
+          lbctl_json_member_int (json, "unread", counts.unread);
+          lbctl_json_member_int (json, "pending", counts.pending);
+          lbctl_json_end_object (json);
+        }
+      else
+        lbctl_json_null (json);
+      lbctl_json_end_object (json);
+      text = lbctl_json_free_to_string (g_steal_pointer (&json));
+      g_print ("%s\n", text);
+      return LBCTL_EXIT_NOT_RUNNING;
+    }
+
+  if (!exists)
+    {
+      g_print (_("Store:    %s (no mail store yet)\n"), data_dir);
+      return LBCTL_EXIT_NOT_RUNNING;
+    }
+  g_print (_("Store:    %s\n"), data_dir);
+  g_print (_("Accounts: %u\n"), counts.accounts);
+  g_print (_("Folders:  %u\n"), counts.folders);
+  g_print (_("Messages: %u (%u unread)\n"), counts.messages, counts.unread);
+  g_print (_("Pending:  %u offline operations waiting for sync\n"), counts.pending);
+  return LBCTL_EXIT_NOT_RUNNING;
 }
 
 int
@@ -48,16 +133,24 @@ lbctl_status (int    argc,
   g_autoptr(GError) error = NULL;
   g_autofree char *owner = NULL;
 
-  if (argc > 1)
-    {
-      g_printerr (_("letterbox-ctl: status takes no arguments\n"));
-      return LBCTL_EXIT_USAGE;
-    }
+  static const LbctlCommandHelp help = {
+    "status", "",
+    N_("Whether the background service runs, and what it reports. When it does not run: "
+       "exit status 3, one line on stderr, and on stdout what the local store holds "
+       "(accounts, folders, messages, unread, offline operations waiting for sync).")
+  };
+  g_autoptr(GPtrArray) args = NULL;
+  int exit_status;
+
+  if ((args = lbctl_parse_args (argc, argv, &help, NULL, FALSE, &exit_status)) == NULL)
+    return exit_status;
+  if (args->len > 0)
+    return lbctl_usage_error ("status", _("status takes no arguments"));
 
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   if (bus == NULL)
     {
-      g_printerr (_("letterbox-ctl: cannot reach the session bus: %s\n"), error->message);
+      lbctl_error (_("cannot reach the session bus: %s"), error->message);
       return LBCTL_EXIT_FAILURE;
     }
 
@@ -71,18 +164,17 @@ lbctl_status (int    argc,
     owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy));
   if (owner == NULL)
     {
-      g_printerr (_("letterbox-ctl: the Letterbox background service is not running "
-                    "(nobody owns %s on the session bus)\n"),
-                  LB_BACKEND_BUS_NAME);
-      return LBCTL_EXIT_NOT_RUNNING;
+      lbctl_error (_("the Letterbox background service is not running "
+                     "(nobody owns %s on the session bus)"),
+                   LB_BACKEND_BUS_NAME);
+      return print_local_summary ();
     }
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), 10000);
   if (!lb_bus_backend1_call_status_sync (proxy, &status, NULL, &error))
     {
       g_dbus_error_strip_remote_error (error);
-      g_printerr (_("letterbox-ctl: the background service did not answer: %s\n"),
-                  error->message);
+      lbctl_error (_("the background service did not answer: %s"), error->message);
       return LBCTL_EXIT_FAILURE;
     }
 

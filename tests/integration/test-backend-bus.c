@@ -157,15 +157,48 @@ test_status_without_backend (Fixture       *f,
 {
   g_auto(Result) r = { 0 };
 
+  g_autofree char *expected = g_strdup_printf ("Store:    %s (no mail store yet)\n", f->data_dir);
+  g_autofree char *index = g_build_filename (f->data_dir, "index.db", NULL);
+
   run_ctl (&r, NULL, "status", NULL);
   g_assert_cmpint (r.status, ==, 3);
-  g_assert_cmpstr (r.out, ==, "");
-  /* One line that says what is wrong. */
+  /* One line that says what is wrong; on stdout what the (missing) store holds. */
   g_assert_true (g_str_has_prefix (r.err, "letterbox-ctl: "));
   g_assert_nonnull (strstr (r.err, "not running"));
   g_assert_cmpint (strchr (r.err, '\n') - r.err, ==, strlen (r.err) - 1);
-  /* Asking must not start the service. */
+  g_assert_cmpstr (r.out, ==, expected);
+  /* Asking must not start the service, nor create a store. */
   g_assert_true (backend_owns_name (GINT_TO_POINTER (FALSE)));
+  g_assert_false (g_file_test (index, G_FILE_TEST_EXISTS));
+}
+
+/* With a store but no service: its summary, and still status 3. */
+static void
+test_status_local_summary (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbStore) store = lb_store_open (f->data_dir, &error);
+  g_autofree char *json_tail = NULL;
+  g_auto(Result) r = { 0 };
+  g_auto(Result) json = { 0 };
+
+  g_assert_no_error (error);
+  run_ctl (&r, NULL, "status", NULL);
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_nonnull (strstr (r.err, "not running"));
+  /* Local Folders: four folders and the unread welcome message */
+  g_assert_nonnull (strstr (r.out, "Accounts: 1\n"));
+  g_assert_nonnull (strstr (r.out, "Folders:  4\n"));
+  g_assert_nonnull (strstr (r.out, "Messages: 1 (1 unread)\n"));
+  g_assert_nonnull (strstr (r.out, "Pending:  0 offline operations waiting for sync\n"));
+
+  run_ctl (&json, NULL, "--json", "status", NULL);
+  g_assert_cmpint (json.status, ==, 3);
+  g_assert_true (g_str_has_prefix (json.out, "{\"running\": false, \"data_dir\": \""));
+  json_tail = g_strdup_printf ("\"store\": {\"accounts\": 1, \"folders\": 4, \"messages\": 1, "
+                               "\"unread\": 1, \"pending\": 0}}\n");
+  g_assert_true (g_str_has_suffix (json.out, json_tail));
 }
 
 static void
@@ -352,6 +385,7 @@ main (int   argc,
 
   ADD ("/backend/ctl/usage", test_ctl_usage);
   ADD ("/backend/ctl/status-without-backend", test_status_without_backend);
+  ADD ("/backend/ctl/status-local-summary", test_status_local_summary);
   ADD ("/backend/ctl/status-without-bus", test_status_without_bus);
   ADD ("/backend/status-and-sigterm", test_status_and_sigterm);
   ADD ("/backend/second-instance", test_second_instance);

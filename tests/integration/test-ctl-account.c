@@ -145,7 +145,7 @@ test_lifecycle (void)
 
     run_ctl (&r, "account", "add", "work", "--email", "alice@example.test",
              "--imap", imaps, NULL);
-    g_assert_cmpint (r.status, ==, 2);
+    g_assert_cmpint (r.status, ==, 6);
     assert_one_line (r.err);
     g_assert_nonnull (strstr (r.err, "work"));
     g_assert_nonnull (strstr (r.err, "already exists"));
@@ -155,7 +155,7 @@ test_lifecycle (void)
 
     run_ctl (&r, "account", "add", "other", "--email", "alice@example.test",
              "--imap", "gopher://example.test", NULL);
-    g_assert_cmpint (r.status, ==, 1);
+    g_assert_cmpint (r.status, ==, 2);
     assert_one_line (r.err);
     g_assert_nonnull (strstr (r.err, "gopher"));
   }
@@ -163,7 +163,7 @@ test_lifecycle (void)
     g_auto(Result) r = { 0 };
 
     run_ctl (&r, "account", "add", "other", "--email", "alice@example.test", NULL);
-    g_assert_cmpint (r.status, ==, 1);
+    g_assert_cmpint (r.status, ==, 2);
     assert_one_line (r.err);
   }
   {
@@ -192,13 +192,29 @@ test_lifecycle (void)
     g_auto(Result) r = { 0 };
 
     run_ctl (&r, "account", "show", "work", NULL);
-    g_assert_cmpint (r.status, ==, 2);
+    g_assert_cmpint (r.status, ==, 6);
     assert_one_line (r.err);
   }
   {
     g_auto(Result) r = { 0 };
 
     run_ctl (&r, "account", "remove", "work", NULL);
+    g_assert_cmpint (r.status, ==, 6);
+    assert_one_line (r.err);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    /* an invalid account name is invalid input: usage */
+    run_ctl (&r, "account", "add", ".hidden", "--email", "alice@example.test",
+             "--imap", imaps, NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    assert_one_line (r.err);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (&r, "account", "frobnicate", NULL);
     g_assert_cmpint (r.status, ==, 2);
     assert_one_line (r.err);
   }

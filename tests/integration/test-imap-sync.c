@@ -3,7 +3,6 @@
 
 #include "config.h"
 
-#include <sqlite3.h>
 #include <string.h>
 
 #include "lb-imap-session.h"
@@ -11,7 +10,7 @@
 #include "lb-mime.h"
 #include "lb-store.h"
 #include "lb-store-writer.h"
-#include "lb-test-util.h"
+#include "lb-test-sync.h"
 
 /* IMAP account sync against a real Dovecot: the first sync brings every folder with
  * roles, flags and bodies byte for byte; a second changes nothing (and says QRESYNC);
@@ -200,144 +199,25 @@ sync_once (Fixture          *f,
   return sync_account (f, sync, flags, stats, error);
 }
 
-/* One column of a query on the store, rows joined by newlines. */
 static char *
 query (Fixture    *f,
        const char *sql)
 {
-  g_autofree char *path = g_build_filename (f->dir, "index.db", NULL);
-  GString *out = g_string_new (NULL);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *s = NULL;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 5000);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &s, NULL), ==, SQLITE_OK);
-  while (sqlite3_step (s) == SQLITE_ROW)
-    {
-      if (out->len > 0)
-        g_string_append_c (out, '\n');
-      for (int c = 0; c < sqlite3_column_count (s); c++)
-        g_string_append_printf (out, "%s%s", c > 0 ? "|" : "",
-                                sqlite3_column_type (s, c) == SQLITE_NULL
-                                  ? "NULL" : (const char *) sqlite3_column_text (s, c));
-    }
-  sqlite3_finalize (s);
-  sqlite3_close (db);
-  return g_string_free (out, FALSE);
+  return lb_test_store_query (f->dir, sql);
 }
 
 static gint64
 query_int (Fixture    *f,
            const char *sql)
 {
-  g_autofree char *text = query (f, sql);
-
-  return g_ascii_strtoll (text, NULL, 10);
-}
-
-/* What doveadm says the server has: "mailbox uid flags" per message, sorted. */
-static char *
-server_state (Fixture *f)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_auto(GStrv) lines = NULL;
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
-  GString *result = g_string_new (NULL);
-  char *mailbox = NULL, *uid = NULL;
-
-  lb_test_servers_doveadm (servers, NULL, &out, &error, "fetch", "-u", f->user,
-                           "mailbox uid flags", "mailbox", "*", NULL);
-  g_assert_no_error (error);
-  lines = g_strsplit (out, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      const char *line = lines[i];
-
-      if (g_str_has_prefix (line, "mailbox: "))
-        {
-          g_free (mailbox);
-          mailbox = g_strdup (line + 9);
-        }
-      else if (g_str_has_prefix (line, "uid: "))
-        {
-          g_free (uid);
-          uid = g_strdup (line + 5);
-        }
-      else if (g_str_has_prefix (line, "flags:"))
-        {
-          g_auto(GStrv) flags = g_strsplit (g_strstrip ((char *) line + 6), " ", -1);
-          GString *f_text = g_string_new (NULL);
-          static const char *const known[] = { "\\Seen", "\\Answered", "\\Flagged",
-                                               "\\Deleted", "\\Draft" };
-
-          for (guint k = 0; k < G_N_ELEMENTS (known); k++)
-            if (g_strv_contains ((const char *const *) flags, known[k]))
-              g_string_append_printf (f_text, "%s%s", f_text->len ? " " : "", known[k]);
-          g_ptr_array_add (rows, g_strdup_printf ("%s %s %s", mailbox, uid, f_text->str));
-          g_string_free (f_text, TRUE);
-        }
-    }
-  g_free (mailbox);
-  g_free (uid);
-  for (guint i = 0; i < rows->len; i++)
-    for (guint j = i + 1; j < rows->len; j++)
-      if (strcmp (g_ptr_array_index (rows, i), g_ptr_array_index (rows, j)) > 0)
-        {
-          gpointer t = rows->pdata[i];
-
-          rows->pdata[i] = rows->pdata[j];
-          rows->pdata[j] = t;
-        }
-  for (guint i = 0; i < rows->len; i++)
-    g_string_append_printf (result, "%s%s", i ? "\n" : "", (char *) g_ptr_array_index (rows, i));
-  return g_string_free (result, FALSE);
-}
-
-/* The same from the store. */
-static char *
-store_state (Fixture *f)
-{
-  g_autofree char *rows = query (f, "SELECT f.name, m.uid, m.flags FROM messages m JOIN folders f "
-                                    "ON f.id = m.folder_id WHERE f.account_id = 'work'");
-  g_auto(GStrv) lines = g_strsplit (rows, "\n", -1);
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
-  GString *result = g_string_new (NULL);
-
-  for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++)
-    {
-      g_auto(GStrv) cols = g_strsplit (lines[i], "|", 3);
-      guint flags = (guint) g_ascii_strtoull (cols[2], NULL, 10);
-      GString *f_text = g_string_new (NULL);
-      static const char *const known[] = { "\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
-                                           "\\Draft" };
-
-      for (guint k = 0; k < G_N_ELEMENTS (known); k++)
-        if (flags & (1u << k))
-          g_string_append_printf (f_text, "%s%s", f_text->len ? " " : "", known[k]);
-      g_ptr_array_add (out, g_strdup_printf ("%s %s %s", cols[0], cols[1], f_text->str));
-      g_string_free (f_text, TRUE);
-    }
-  for (guint i = 0; i < out->len; i++)
-    for (guint j = i + 1; j < out->len; j++)
-      if (strcmp (g_ptr_array_index (out, i), g_ptr_array_index (out, j)) > 0)
-        {
-          gpointer t = out->pdata[i];
-
-          out->pdata[i] = out->pdata[j];
-          out->pdata[j] = t;
-        }
-  for (guint i = 0; i < out->len; i++)
-    g_string_append_printf (result, "%s%s", i ? "\n" : "", (char *) g_ptr_array_index (out, i));
-  return g_string_free (result, FALSE);
+  return lb_test_store_query_int (f->dir, sql);
 }
 
 static void
 assert_matches_server (Fixture *f)
 {
-  g_autofree char *server = server_state (f);
-  g_autofree char *store = store_state (f);
+  g_autofree char *server = lb_test_server_state (servers, f->user);
+  g_autofree char *store = lb_test_store_state (f->dir, "work");
 
   g_assert_cmpstr (store, ==, server);
 }

@@ -498,7 +498,21 @@ test_commands (void)
   g_autoptr(GError) error = NULL;
   guint64 total = 0, size = 0;
 
+  /* An empty maildrop: LIST and UIDL answer with no lines at all. */
   empty_inbox ("alice@example.test");
+  {
+    g_autoptr(LbPop3Session) empty = logged_in ("alice@example.test");
+    g_autoptr(GArray) no_sizes = NULL;
+    g_autoptr(GArray) no_ids = NULL;
+
+    g_assert_cmpuint (stat_count (empty, NULL), ==, 0);
+    no_sizes = list (empty);
+    g_assert_cmpuint (no_sizes->len, ==, 0);
+    no_ids = uidl (empty);
+    g_assert_cmpuint (no_ids->len, ==, 0);
+    quit (empty);
+  }
+
   for (guint i = 0; i < G_N_ELEMENTS (messages); i++)
     {
       seed ("alice@example.test", messages[i]);

@@ -429,6 +429,101 @@ test_paging (Fixture       *f,
 }
 
 static void
+test_get_message (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbStore) store = lb_store_open (f->dir, &error);
+  g_autoptr(LbStoreMessage) welcome = NULL;
+  g_autoptr(LbStoreMessage) m = NULL;
+  g_autoptr(LbStoreMessage) missing = NULL;
+  g_autofree char *welcome_id = NULL;
+  g_autofree char *inbox = NULL;
+  g_autofree char *sql = NULL;
+  gint64 id;
+
+  g_assert_no_error (error);
+  welcome_id = sql_string (f->dir, "SELECT id FROM messages");
+  inbox = sql_string (f->dir, "SELECT id FROM folders WHERE role = 'inbox'");
+  welcome = lb_store_get_message (store, g_ascii_strtoll (welcome_id, NULL, 10), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (welcome->folder_id, ==, g_ascii_strtoll (inbox, NULL, 10));
+  g_assert_cmpstr (welcome->sender, ==, "Letterbox");
+  g_assert_cmpstr (welcome->subject, ==, "Welcome to Letterbox");
+  g_assert_null (welcome->message_id);
+  g_assert_cmpint (welcome->flags, ==, 0);
+
+  sql = g_strdup_printf ("INSERT INTO messages (folder_id, uid, flags, date, sender, "
+                         "sender_address, recipients, subject, preview, message_id, "
+                         "in_reply_to, has_attachment, size, keywords) VALUES (%s, 7, 5, 1234, "
+                         "'Alice', 'alice@example.org', 'Bob <bob@example.org>', 'Grüße', "
+                         "'Hello', 'm1@example.org', 'm0@example.org', 1, 321, '$Label1')",
+                         inbox);
+  sql_exec (f->dir, sql);
+  g_free (sql);
+  sql = sql_string (f->dir, "SELECT max(id) FROM messages");
+  id = g_ascii_strtoll (sql, NULL, 10);
+  m = lb_store_get_message (store, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (m->uid, ==, 7);
+  g_assert_cmpint (m->flags, ==, LB_MESSAGE_FLAG_SEEN | LB_MESSAGE_FLAG_FLAGGED);
+  g_assert_cmpint (m->date, ==, 1234);
+  g_assert_cmpstr (m->sender, ==, "Alice");
+  g_assert_cmpstr (m->sender_address, ==, "alice@example.org");
+  g_assert_cmpstr (m->recipients, ==, "Bob <bob@example.org>");
+  g_assert_cmpstr (m->subject, ==, "Grüße");
+  g_assert_cmpstr (m->preview, ==, "Hello");
+  g_assert_cmpstr (m->message_id, ==, "m1@example.org");
+  g_assert_cmpstr (m->in_reply_to, ==, "m0@example.org");
+  g_assert_cmpstr (m->keywords, ==, "$Label1");
+  g_assert_true (m->has_attachment);
+  g_assert_cmpuint (m->size, ==, 321);
+
+  missing = lb_store_get_message (store, id + 1000, &error);
+  g_assert_null (missing);
+  g_assert_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND);
+}
+
+static void
+test_counts (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbStore) store = lb_store_open (f->dir, &error);
+  g_autofree char *inbox = NULL;
+  g_autofree char *sql = NULL;
+  LbStoreCounts counts = { 0 };
+
+  g_assert_no_error (error);
+  g_assert_true (lb_store_get_counts (store, &counts, &error));
+  g_assert_no_error (error);
+  /* Local Folders: four folders, the unread welcome message, nothing pending */
+  g_assert_cmpuint (counts.accounts, ==, 1);
+  g_assert_cmpuint (counts.folders, ==, 4);
+  g_assert_cmpuint (counts.messages, ==, 1);
+  g_assert_cmpuint (counts.unread, ==, 1);
+  g_assert_cmpuint (counts.pending, ==, 0);
+
+  inbox = sql_string (f->dir, "SELECT id FROM folders WHERE role = 'inbox'");
+  sql = g_strdup_printf ("INSERT INTO messages (folder_id, flags, date) VALUES (%s, 1, 1), "
+                         "(%s, 0, 2);"
+                         "INSERT INTO accounts (id, kind, display_name) VALUES "
+                         "('work', 'imap', 'Work');"
+                         "INSERT INTO folders (account_id, name) VALUES ('work', 'INBOX');"
+                         "INSERT INTO journal (account_id, kind, created) VALUES "
+                         "('work', 'flags', 0), ('work', 'move', 0);",
+                         inbox, inbox);
+  sql_exec (f->dir, sql);
+  g_assert_true (lb_store_get_counts (store, &counts, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (counts.accounts, ==, 2);
+  g_assert_cmpuint (counts.folders, ==, 5);
+  g_assert_cmpuint (counts.messages, ==, 3);
+  g_assert_cmpuint (counts.unread, ==, 2);
+  g_assert_cmpuint (counts.pending, ==, 2);
+}
+
+static void
 test_roles (void)
 {
   for (LbFolderRole role = LB_FOLDER_ROLE_INBOX; role <= LB_FOLDER_ROLE_ARCHIVE; role++)
@@ -477,6 +572,8 @@ main (int   argc,
   ADD ("/store/async", test_async);
   ADD ("/store/async-error", test_async_error);
   ADD ("/store/paging", test_paging);
+  ADD ("/store/get-message", test_get_message);
+  ADD ("/store/counts", test_counts);
   g_test_add_func ("/store/roles", test_roles);
   g_test_add_func ("/store/default-data-dir", test_default_data_dir);
 

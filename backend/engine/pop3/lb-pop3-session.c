@@ -1620,7 +1620,8 @@ listing_handler (Command        *cmd,
       entries = g_array_new (FALSE, FALSE, sizeof (LbPop3UidlEntry));
       g_array_set_clear_func (entries, uidl_entry_clear);
     }
-  text = g_strndup ((const char *) r->data->data, r->data->len);
+  /* An empty maildrop's listing has no data at all (data may be NULL). */
+  text = g_strndup (r->data->len > 0 ? (const char *) r->data->data : "", r->data->len);
   if (strlen (text) != r->data->len)
     {
       return_error (cmd, protocol_error (cmd, _("a NUL byte")));

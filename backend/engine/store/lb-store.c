@@ -799,6 +799,119 @@ lb_store_list_thread (LbStore  *self,
   return collect_summaries (self, stmt, rc, _("read"), error);
 }
 
+static char *
+column_dup (sqlite3_stmt *stmt,
+            int           column)
+{
+  const char *text = (const char *) sqlite3_column_text (stmt, column);
+
+  return text != NULL && text[0] != '\0' ? g_strdup (text) : NULL;
+}
+
+/**
+ * lb_store_get_message:
+ *
+ * One message's index row: folder, flags, dates, envelope as shown and searched,
+ * preview, Message-ID and In-Reply-To (not the references, nor the indexed text).
+ *
+ * Returns: (transfer full): the row, or %NULL with @error set
+ *   (%LB_STORE_ERROR_NOT_FOUND when there is no such message)
+ */
+LbStoreMessage *
+lb_store_get_message (LbStore  *self,
+                      gint64    message_id,
+                      GError  **error)
+{
+  g_autoptr(LbStoreMessage) m = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT folder_id, uid, flags, keywords, modseq, internal_date, date,"
+                           "  sender, sender_address, recipients, subject, preview, message_id,"
+                           "  in_reply_to, has_attachment, size "
+                           "FROM messages WHERE id = ?1",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, 1, message_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      m = lb_store_message_new ();
+      m->folder_id = sqlite3_column_int64 (stmt, 0);
+      m->uid = (guint32) sqlite3_column_int64 (stmt, 1);
+      m->flags = (LbMessageFlags) sqlite3_column_int (stmt, 2);
+      m->keywords = column_dup (stmt, 3);
+      m->modseq = (guint64) sqlite3_column_int64 (stmt, 4);
+      m->internal_date = sqlite3_column_int64 (stmt, 5);
+      m->date = sqlite3_column_int64 (stmt, 6);
+      m->sender = column_dup (stmt, 7);
+      m->sender_address = column_dup (stmt, 8);
+      m->recipients = column_dup (stmt, 9);
+      m->subject = column_dup (stmt, 10);
+      m->preview = column_dup (stmt, 11);
+      m->message_id = column_dup (stmt, 12);
+      m->in_reply_to = column_dup (stmt, 13);
+      m->has_attachment = sqlite3_column_int (stmt, 14) != 0;
+      m->size = (guint64) sqlite3_column_int64 (stmt, 15);
+    }
+  else if (rc == SQLITE_DONE)
+    g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                 _("There is no message %lld in the mail store"), (long long) message_id);
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return g_steal_pointer (&m);
+}
+
+/**
+ * lb_store_get_counts:
+ *
+ * Counts accounts, folders, messages, unread messages and the offline operations that
+ * wait in the journal, all in one read (one snapshot).
+ */
+gboolean
+lb_store_get_counts (LbStore        *self,
+                     LbStoreCounts  *counts,
+                     GError        **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (counts != NULL, FALSE);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db,
+                           "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM folders),"
+                           "  (SELECT coalesce(sum(total), 0) FROM folders),"
+                           "  (SELECT coalesce(sum(unread), 0) FROM folders),"
+                           "  (SELECT count(*) FROM journal)",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      counts->accounts = (guint) sqlite3_column_int64 (stmt, 0);
+      counts->folders = (guint) sqlite3_column_int64 (stmt, 1);
+      counts->messages = (guint) sqlite3_column_int64 (stmt, 2);
+      counts->unread = (guint) sqlite3_column_int64 (stmt, 3);
+      counts->pending = (guint) sqlite3_column_int64 (stmt, 4);
+    }
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_ROW;
+}
+
 /* The filters of a query, as SQL over "messages m" (and "folders f" for folder:). */
 static void
 append_filters (GString             *sql,

@@ -5,6 +5,7 @@
 
 #include "lb-folder.h"
 #include "lb-message-summary.h"
+#include "lb-store-writer.h"
 
 G_BEGIN_DECLS
 
@@ -89,6 +90,24 @@ GPtrArray  *lb_store_search               (LbStore              *self,
                                            GError              **error);
 GPtrArray  *lb_store_list_thread          (LbStore              *self,
                                            gint64                message_id,
+                                           GError              **error);
+
+LbStoreMessage *lb_store_get_message      (LbStore              *self,
+                                           gint64                message_id,
+                                           GError              **error);
+
+/* What the whole store holds, for a status line. */
+typedef struct
+{
+  guint accounts;
+  guint folders;
+  guint messages;
+  guint unread;
+  guint pending;   /* offline operations in the journal, not yet replayed by sync */
+} LbStoreCounts;
+
+gboolean    lb_store_get_counts           (LbStore              *self,
+                                           LbStoreCounts        *counts,
                                            GError              **error);
 
 G_END_DECLS

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -369,6 +370,18 @@ uid_set_string (const guint32 *uids,
 
 /* ---- the run ---------------------------------------------------------------------- */
 
+/* A test hook for crash safety the isync way (tests/integration/test-ctl-sync.c): with
+ * LB_SYNC_CRASH_AT set to a step's name, the process kills itself with SIGKILL right
+ * after that step's first occurrence, before later writes are committed. */
+static void
+crash_point (const char *step)
+{
+  const char *want = g_getenv ("LB_SYNC_CRASH_AT");
+
+  if (want != NULL && strcmp (want, step) == 0)
+    raise (SIGKILL);
+}
+
 static gboolean rerun_inbox (gpointer data);
 
 static void
@@ -663,6 +676,7 @@ folders_stored (GTask *task)
 {
   Run *run = g_task_get_task_data (task);
 
+  crash_point ("folders");
   for (guint i = 0; i < run->folders->len; i++)
     {
       Folder *f = g_ptr_array_index (run->folders, i);
@@ -871,6 +885,7 @@ entry_done (GTask   *task,
   else
     run->stats.replayed++;
   exec (task, finish_entry, done, g_free);
+  crash_point ("replay");
   run->journal_pos++;
   replay_next (task);
 }
@@ -1379,6 +1394,7 @@ submit_flags (GTask *task)
   job->folder_id = current (run)->id;
   job->changes = g_steal_pointer (&run->changes);
   run->stats.flag_updates += job->changes->len;
+  crash_point ("flags");
   run->pending++;
   lb_store_writer_exec_async (run->self->writer, store_flags, job,
                               (GDestroyNotify) flags_job_free, g_task_get_cancellable (task),
@@ -1621,6 +1637,8 @@ headers_fetched_cb (GObject      *source,
       return;
     }
   progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
+  if (run->wanted_pos > 0)
+    crash_point ("headers");
   fetch_headers_chunk (task);
 }
 
@@ -1638,6 +1656,7 @@ save_state (GTask *task)
   job->modseq = run->info->highestmodseq;
   job->max_uid = max_uid;
   job->complete = TRUE;
+  crash_point ("state");
   exec (task, store_state, job, g_free);
   run->stats.folders++;
   when_written (task, (GSourceFunc) next_folder);
@@ -2145,6 +2164,7 @@ bodies_fetched_cb (GObject      *source,
       return;
     }
   progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
+  crash_point ("bodies");
   /* Keep the writer at most a chunk behind, so memory stays bounded. */
   when_written (task, (GSourceFunc) fetch_bodies_chunk);
 }

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "lbctl"
+
+#include "config.h"
+
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <stdio.h>
+
+#include "lb-account.h"
+#include "lb-imap-sync.h"
+#include "lb-mime.h"
+#include "lb-pop3-sync.h"
+#include "lbctl-commands.h"
+#include "lbctl-json.h"
+
+/* letterbox-ctl sync [NAME…] [--headers-only] [--watch]: every named account (or all)
+ * synced at once, in-process, one line (or one JSON object) per account. */
+
+typedef struct
+{
+  LbAccount *account;
+  GObject *sync;          /* LbImapSync or LbPop3Sync */
+  gint64 started;
+  gint64 finished;
+  gboolean done;
+  GError *error;
+  LbImapSyncStats imap;
+  LbPop3SyncStats pop3;
+} Job;
+
+typedef struct
+{
+  GMainLoop *loop;
+  guint running;
+  gboolean watch;
+  gboolean quiet;
+} Sync;
+
+static Sync state;
+
+static void
+job_free (Job *job)
+{
+  lb_account_free (job->account);
+  g_clear_object (&job->sync);
+  g_clear_error (&job->error);
+  g_free (job);
+}
+
+static void
+job_done (Job *job)
+{
+  job->finished = g_get_monotonic_time ();
+  job->done = TRUE;
+  if (--state.running == 0 && !state.watch)
+    g_main_loop_quit (state.loop);
+}
+
+static void
+imap_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Job *job = user_data;
+
+  lb_imap_sync_run_finish (LB_IMAP_SYNC (source), result, &job->imap, &job->error);
+  job_done (job);
+}
+
+static void
+pop3_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Job *job = user_data;
+
+  lb_pop3_sync_run_finish (LB_POP3_SYNC (source), result, &job->pop3, &job->error);
+  job_done (job);
+}
+
+static void
+print_job (Job *job)
+{
+  double seconds = (job->finished - job->started) / (double) G_USEC_PER_SEC;
+
+  if (lbctl_json || job->sync == NULL)
+    return;
+  if (job->error != NULL)
+    {
+      lbctl_error ("%s", job->error->message);
+      return;
+    }
+  if (job->account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP)
+    /* TRANSLATORS: a summary of one account's sync; the last word says how changes were
+     * found (qresync, condstore, uid-diff or none). */
+    g_print (_("%s: %u folders, %u new, %u bodies, %u flag changes, %u removed, %u replayed, "
+               "%u dropped (%s) in %.3f s\n"),
+             job->account->id, job->imap.folders, job->imap.new_messages, job->imap.bodies,
+             job->imap.flag_updates, job->imap.expunged, job->imap.replayed, job->imap.dropped,
+             job->imap.method, seconds);
+  else
+    g_print (_("%s: %u downloaded, %u already here, %u deleted on the server in %.3f s\n"),
+             job->account->id, job->pop3.downloaded, job->pop3.skipped_known,
+             job->pop3.deleted_on_server, seconds);
+}
+
+static void
+print_json (GPtrArray *jobs)
+{
+  g_autoptr(LbctlJson) json = lbctl_json_new ();
+  char *text;
+
+  lbctl_json_begin_array (json);
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->sync == NULL)
+        continue;
+      lbctl_json_begin_object (json);
+      lbctl_json_member_string (json, "account", job->account->id);
+      lbctl_json_member_string (json, "protocol",
+                                lb_account_protocol_to_string (job->account->incoming->protocol));
+      lbctl_json_member_boolean (json, "ok", job->error == NULL);
+      lbctl_json_member_string (json, "error", job->error != NULL ? job->error->message : NULL);
+      lbctl_json_member_int (json, "milliseconds", (job->finished - job->started) / 1000);
+      if (job->account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP)
+        {
+          lbctl_json_member_int (json, "folders", job->imap.folders);
+          lbctl_json_member_int (json, "new", job->imap.new_messages);
+          lbctl_json_member_int (json, "bodies", job->imap.bodies);
+          lbctl_json_member_int (json, "flag_changes", job->imap.flag_updates);
+          lbctl_json_member_int (json, "removed", job->imap.expunged);
+          lbctl_json_member_int (json, "replayed", job->imap.replayed);
+          lbctl_json_member_int (json, "dropped", job->imap.dropped);
+          lbctl_json_member_int (json, "uidvalidity_resets", job->imap.uidvalidity_resets);
+          lbctl_json_member_string (json, "method", job->imap.method);
+        }
+      else
+        {
+          lbctl_json_member_int (json, "downloaded", job->pop3.downloaded);
+          lbctl_json_member_int (json, "already_here", job->pop3.skipped_known);
+          lbctl_json_member_int (json, "deleted_on_server", job->pop3.deleted_on_server);
+        }
+      lbctl_json_end_object (json);
+    }
+  lbctl_json_end_array (json);
+  text = lbctl_json_free_to_string (g_steal_pointer (&json));
+  g_print ("%s\n", text);
+  g_free (text);
+}
+
+static void
+inbox_synced_cb (LbImapSync   *sync,
+                 const GError *error,
+                 gpointer      user_data)
+{
+  Job *job = user_data;
+
+  if (error != NULL)
+    lbctl_error ("%s", error->message);
+  else if (!lbctl_json)
+    g_print (_("%s: Inbox synced after a change on the server\n"), job->account->id);
+  fflush (stdout);
+}
+
+static gboolean
+stop_cb (gpointer user_data)
+{
+  g_main_loop_quit (state.loop);
+  return G_SOURCE_REMOVE;
+}
+
+int
+lbctl_sync (int    argc,
+            char **argv)
+{
+  static const LbctlCommandHelp help = {
+    "sync",
+    N_("[NAME…] [--headers-only] [--watch]"),
+    N_("Downloads new mail and changes for the named accounts (all when none is named), all "
+       "at once, and replays changes made here while offline.\n"
+       "  --headers-only  only the messages' headers, no bodies this time\n"
+       "  --watch         then stay, keeping IMAP Inboxes up to date with IDLE, until "
+       "interrupted"),
+  };
+  gboolean headers_only = FALSE;
+  gboolean watch = FALSE;
+  const LbctlOption options[] = {
+    { "headers-only", LBCTL_OPTION_FLAG, &headers_only },
+    { "watch", LBCTL_OPTION_FLAG, &watch },
+    { NULL, 0, NULL },
+  };
+  g_autoptr(GPtrArray) args = NULL;
+  g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+  g_autoptr(LbStore) store = NULL;
+  g_autoptr(LbStoreWriter) writer = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = LBCTL_EXIT_OK;
+
+  args = lbctl_parse_args (argc, argv, &help, options, FALSE, &status);
+  if (args == NULL)
+    return status;
+
+  lb_mime_init ();
+  if (args->len == 0)
+    {
+      g_autoptr(GPtrArray) all = lb_account_load_all (&error);
+
+      if (all == NULL)
+        return lbctl_fail (error);
+      for (guint i = 0; i < all->len; i++)
+        {
+          Job *job = g_new0 (Job, 1);
+
+          job->account = lb_account_copy (g_ptr_array_index (all, i));
+          g_ptr_array_add (jobs, job);
+        }
+      if (jobs->len == 0)
+        {
+          lbctl_error (_("There are no accounts to sync (letterbox-ctl account add …)"));
+          return LBCTL_EXIT_NOT_FOUND;
+        }
+    }
+  for (guint i = 0; i < args->len; i++)
+    {
+      Job *job = g_new0 (Job, 1);
+
+      job->account = lb_account_load (g_ptr_array_index (args, i), &error);
+      if (job->account == NULL)
+        {
+          g_free (job);
+          return lbctl_fail (error);
+        }
+      g_ptr_array_add (jobs, job);
+    }
+
+  store = lbctl_open_store (&error);
+  if (store == NULL)
+    return lbctl_fail (error);
+  writer = lbctl_open_writer (store, &error);
+  if (writer == NULL)
+    return lbctl_fail (error);
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.watch = watch;
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->account->incoming == NULL)
+        continue;
+      job->started = g_get_monotonic_time ();
+      state.running++;
+      if (job->account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP)
+        {
+          job->sync = G_OBJECT (lb_imap_sync_new (job->account, writer));
+          lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync),
+                                  headers_only ? LB_IMAP_SYNC_HEADERS_ONLY : LB_IMAP_SYNC_NONE,
+                                  NULL, imap_done_cb, job);
+        }
+      else
+        {
+          job->sync = G_OBJECT (lb_pop3_sync_new (job->account, writer));
+          lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
+        }
+    }
+  if (state.running > 0 && watch)
+    {
+      /* The first syncs, then push until SIGINT or SIGTERM. */
+      g_unix_signal_add (SIGINT, stop_cb, NULL);
+      g_unix_signal_add (SIGTERM, stop_cb, NULL);
+      while (state.running > 0)
+        g_main_context_iteration (NULL, TRUE);
+      for (guint i = 0; i < jobs->len; i++)
+        {
+          Job *job = g_ptr_array_index (jobs, i);
+
+          print_job (job);
+          if (job->error == NULL && LB_IS_IMAP_SYNC (job->sync))
+            {
+              g_signal_connect (job->sync, "inbox-synced", G_CALLBACK (inbox_synced_cb), job);
+              lb_imap_sync_watch (LB_IMAP_SYNC (job->sync));
+            }
+        }
+      fflush (stdout);
+      g_main_loop_run (state.loop);
+      for (guint i = 0; i < jobs->len; i++)
+        {
+          Job *job = g_ptr_array_index (jobs, i);
+
+          if (job->sync != NULL && LB_IS_IMAP_SYNC (job->sync))
+            lb_imap_sync_unwatch (LB_IMAP_SYNC (job->sync));
+        }
+    }
+  else if (state.running > 0)
+    {
+      g_main_loop_run (state.loop);
+      for (guint i = 0; i < jobs->len; i++)
+        print_job (g_ptr_array_index (jobs, i));
+    }
+  if (lbctl_json)
+    print_json (jobs);
+
+  /* The first failure decides the exit status; the other accounts were synced anyway. */
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->error != NULL && status == LBCTL_EXIT_OK)
+        status = lbctl_exit_status (job->error);
+    }
+  g_ptr_array_set_size (jobs, 0);
+  lb_store_writer_close (writer);
+  g_clear_pointer (&state.loop, g_main_loop_unref);
+  return status;
+}
