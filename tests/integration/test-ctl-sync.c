@@ -148,10 +148,12 @@ assert_converged (const char *dir,
                                           "'%s' GROUP BY m.folder_id, m.message_id HAVING "
                                           "count(*) > 1)", account);
 
+  g_autofree char *integrity = lb_test_store_query (dir, "PRAGMA integrity_check");
+
   g_assert_cmpstr (store, ==, server);
   g_assert_cmpint (lb_test_store_query_int (dir, sql), ==, 0);
   g_assert_cmpint (lb_test_store_query_int (dir, "SELECT count(*) FROM journal"), ==, 0);
-  g_assert_cmpstr (lb_test_store_query (dir, "PRAGMA integrity_check"), ==, "ok");
+  g_assert_cmpstr (integrity, ==, "ok");
 }
 
 static gint64

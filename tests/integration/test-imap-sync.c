@@ -9,6 +9,7 @@
 #include "lb-imap-sync.h"
 #include "lb-mime.h"
 #include "lb-store.h"
+#include "lb-store-import.h"
 #include "lb-store-writer.h"
 #include "lb-test-sync.h"
 
@@ -146,9 +147,9 @@ fixture_set_up (Fixture       *f,
   /* A fresh user per test: alice, bob and carol are the fixture's; the tests take turns
    * by deleting everything first. */
   f->user = g_strdup ("alice@example.test");
-  for (guint i = 0; i < 4; i++)
+  for (guint i = 0; i < 7; i++)
     doveadm_try (f, "mailbox", "delete", "-r", "-s", "-u", f->user,
-                 ((const char *[]) { "Archive", "Sent", "Receipts", "Lists" })[i], NULL);
+                 ((const char *[]) { "Archive", "Sent", "Receipts", "Lists", "Projects", "Mailing lists", "Temp" })[i], NULL);
   doveadm_try (f, "expunge", "-u", f->user, "mailbox", "*", "all", NULL);
   /* A different UIDVALIDITY each time, so that the tests do not depend on each other. */
   {
@@ -488,6 +489,144 @@ test_uidvalidity_change (Fixture       *f,
   }
 }
 
+static gint64
+folder_id (Fixture    *f,
+           const char *name)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT id FROM folders WHERE account_id = 'work' AND "
+                                          "name = '%s'", name);
+
+  return query_int (f, sql);
+}
+
+/* Saving a draft, copying, and creating, renaming and deleting folders while offline: all
+ * done here at once and on the server at the next sync, in order. */
+static void
+test_offline_folders_and_uploads (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  LbImapSyncStats stats = { 0 };
+  g_autofree char *draft = raw_message (f->user, 70);
+  gint64 draft_id, copy_id;
+  LbTestWait w = { 0 };
+
+  doveadm (f, "mailbox", "create", "-u", f->user, "Archive", "Lists", "Temp", NULL);
+  seed (f, "INBOX", 61);
+  seed (f, "Lists", 62);
+  seed (f, "Temp", 63);
+  g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
+  g_assert_no_error (error);
+
+  /* A draft saved here. */
+  {
+    g_autoptr(GBytes) bytes = g_bytes_new (draft, strlen (draft));
+    g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (bytes);
+    LbStoreMessage *m = lb_store_message_from_bytes (bytes, folder_id (f, "Drafts"), &error);
+
+    g_assert_no_error (error);
+    g_clear_pointer (&m->import_key, g_free);
+    m->flags = LB_MESSAGE_FLAG_DRAFT | LB_MESSAGE_FLAG_SEEN;
+    lb_store_writer_append_async (f->writer, m, in, (goffset) g_bytes_get_size (bytes), NULL,
+                                  lb_test_wait_cb, &w);
+    draft_id = lb_store_writer_append_finish (f->writer, lb_test_wait_result (&w), &error);
+    g_clear_object (&w.result);
+    g_assert_no_error (error);
+  }
+  /* A copy into Archive, a folder made, one renamed, one deleted. */
+  lb_store_writer_copy_async (f->writer, message_row (f, 61), folder_id (f, "Archive"), NULL,
+                              lb_test_wait_cb, &w);
+  copy_id = lb_store_writer_copy_finish (f->writer, lb_test_wait_result (&w), &error);
+  g_clear_object (&w.result);
+  g_assert_no_error (error);
+  lb_store_writer_create_folder_async (f->writer, "work", "Projects", NULL, lb_test_wait_cb, &w);
+  g_assert_cmpint (lb_store_writer_create_folder_finish (f->writer, lb_test_wait_result (&w),
+                                                         &error), >, 0);
+  g_clear_object (&w.result);
+  g_assert_no_error (error);
+  lb_store_writer_rename_folder_async (f->writer, folder_id (f, "Lists"), "Mailing lists", NULL,
+                                       lb_test_wait_cb, &w);
+  g_assert_true (lb_store_writer_rename_folder_finish (f->writer, lb_test_wait_result (&w),
+                                                       &error));
+  g_clear_object (&w.result);
+  lb_store_writer_delete_folder_async (f->writer, folder_id (f, "Temp"), NULL, lb_test_wait_cb,
+                                       &w);
+  g_assert_true (lb_store_writer_delete_folder_finish (f->writer, lb_test_wait_result (&w),
+                                                       &error));
+  g_clear_object (&w.result);
+  g_assert_no_error (error);
+  g_assert_cmpint (message_row (f, 63), ==, 0);
+  g_assert_cmpint (query_int (f, "SELECT count(*) FROM messages WHERE message_id = "
+                                 "'sync-61@example.org'"), ==, 2);
+
+  g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (query_int (f, "SELECT count(*) FROM journal"), ==, 0);
+  assert_matches_server (f);
+  {
+    g_autofree char *folders = query (f, "SELECT name FROM folders WHERE account_id = 'work' "
+                                         "ORDER BY name");
+
+    g_assert_cmpstr (folders, ==, "Archive\nDrafts\nINBOX\nJunk\nMailing lists\nProjects\nSent\nTrash");
+  }
+  /* The draft is on the server, byte for byte, as the same row with its new UID. */
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *sql = g_strdup_printf ("SELECT uid IS NOT NULL FROM messages WHERE id = %"
+                                            G_GINT64_FORMAT, draft_id);
+
+    lb_test_servers_doveadm (servers, NULL, &out, &error, "fetch", "-u", f->user, "text",
+                             "mailbox", "Drafts", "all", NULL);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (out, "Subject: Sync message 70"));
+    g_assert_cmpint (query_int (f, sql), ==, 1);
+  }
+  g_assert_cmpint (message_row (f, 62), >, 0);
+  /* The copy made offline got its UID from COPYUID, the same row. */
+  {
+    g_autofree char *sql = g_strdup_printf ("SELECT uid IS NOT NULL FROM messages WHERE id = %"
+                                            G_GINT64_FORMAT, copy_id);
+
+    g_assert_cmpint (query_int (f, sql), ==, 1);
+  }
+  /* Deleting the original leaves the copy its body (they share it). */
+  {
+    g_autofree char *sql = g_strdup_printf ("SELECT id FROM messages WHERE message_id = "
+                                            "'sync-61@example.org' AND id <> %" G_GINT64_FORMAT,
+                                            copy_id);
+    gint64 original = query_int (f, sql);
+
+    lb_store_writer_expunge_async (f->writer, original, NULL, lb_test_wait_cb, &w);
+    g_assert_true (lb_store_writer_expunge_finish (f->writer, lb_test_wait_result (&w), &error));
+    g_clear_object (&w.result);
+    g_assert_no_error (error);
+    {
+      g_autoptr(GBytes) kept = stored_body (f, copy_id);
+
+      g_assert_cmpuint (g_bytes_get_size (kept), >, 0);
+    }
+  }
+
+  /* A copy replayed as a server-side COPY. */
+  lb_store_writer_copy_async (f->writer, message_row (f, 61), folder_id (f, "Projects"), NULL,
+                              lb_test_wait_cb, &w);
+  copy_id = lb_store_writer_copy_finish (f->writer, lb_test_wait_result (&w), &error);
+  g_clear_object (&w.result);
+  g_assert_no_error (error);
+  g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
+  g_assert_no_error (error);
+  assert_matches_server (f);
+  {
+    g_autofree char *sql = g_strdup_printf ("SELECT uid IS NOT NULL FROM messages WHERE id = %"
+                                            G_GINT64_FORMAT, copy_id);
+
+    g_assert_cmpint (query_int (f, sql), ==, 1);
+  }
+  g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
+  g_assert_cmpuint (stats.new_messages + stats.bodies + stats.flag_updates + stats.expunged +
+                    stats.replayed, ==, 0);
+}
+
 typedef struct
 {
   guint synced;
@@ -596,6 +735,8 @@ main (int   argc,
               test_initial_and_resync, fixture_tear_down);
   g_test_add ("/imap-sync/offline-replay", Fixture, NULL, fixture_set_up, test_offline_replay,
               fixture_tear_down);
+  g_test_add ("/imap-sync/offline-folders-and-uploads", Fixture, NULL, fixture_set_up,
+              test_offline_folders_and_uploads, fixture_tear_down);
   g_test_add ("/imap-sync/uidvalidity-change", Fixture, NULL, fixture_set_up,
               test_uidvalidity_change, fixture_tear_down);
   g_test_add ("/imap-sync/idle-push", Fixture, NULL, fixture_set_up, test_idle_push,

@@ -708,8 +708,8 @@ line_cb (GObject      *object,
          gpointer      user_data)
 {
   Child *c = user_data;
-  g_autofree char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (object), result,
-                                                                NULL, NULL);
+  g_autofree char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (object),
+                                                                result, NULL, NULL);
 
   if (line == NULL)
     {
@@ -731,11 +731,12 @@ child_start (Fixture    *f,
   g_autofree char *name = g_strconcat (f->account->id, ".ini", NULL);
   g_autofree char *account_file = g_build_filename (f->dir, name, NULL);
   g_autofree char *data = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   gsize len = 0;
   Child *c = g_new0 (Child, 1);
 
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   data = lb_account_to_data (f->account, &len);
   g_assert_true (g_file_set_contents (account_file, data, (gssize) len, NULL));
   if (abort_after != NULL)

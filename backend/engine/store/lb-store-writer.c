@@ -41,6 +41,10 @@ typedef enum
   JOB_CHANGE_FLAGS,
   JOB_MOVE,
   JOB_EXPUNGE,
+  JOB_COPY,
+  JOB_FOLDER_CREATE,
+  JOB_FOLDER_RENAME,
+  JOB_FOLDER_DELETE,
   JOB_STOP,
 } JobKind;
 
@@ -72,6 +76,7 @@ typedef struct
   gint64 body_id;
   gboolean body_used;
   gboolean existed;
+  gboolean journal_append; /* JOB_ADD: record an upload to the server (save draft, sent) */
 
   /* The job's change to the FTS index, made after every job of the batch ran: FTS5
    * flushes its pending terms at every savepoint, so inside the per-job savepoints it
@@ -222,6 +227,10 @@ job_free (Job *job)
 }
 
 /* ---- SQL helpers (writer thread) -------------------------------------------------- */
+
+static gboolean journal_add (Core *self, const char *account_id, const char *kind,
+                             gint64 folder_id, gint64 message_id, GVariant *payload,
+                             GError **error);
 
 static gboolean
 db_error (Core           *self,
@@ -771,6 +780,17 @@ do_add (Core           *self,
   job->fts_op = FTS_INSERT;
   job->fts_rowid = id;
   job->result = id;
+  if (job->journal_append && g_strcmp0 (account, LB_STORE_LOCAL_ACCOUNT_ID) != 0)
+    {
+      if (job->body_id == 0)
+        {
+          g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                       _("A message to upload needs its body"));
+          return FALSE;
+        }
+      return journal_add (self, account, "append", m->folder_id, id,
+                          g_variant_new ("(x)", m->folder_id), error);
+    }
   return TRUE;
 }
 
@@ -850,6 +870,26 @@ do_set_flags (Core           *self,
   return TRUE;
 }
 
+/* Whether another message of the account (a copy) still uses the body. */
+static gboolean
+body_shared (Core        *self,
+             gint64       body_id,
+             const char  *account_id,
+             GError     **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT 1 FROM messages m JOIN folders f ON f.id = m.folder_id "
+                                "WHERE m.body_id = ?1 AND f.account_id = ?2 LIMIT 1", error);
+  gboolean shared;
+
+  if (s == NULL)
+    return TRUE; /* when unsure, keep it: an orphan is collected at the next start */
+  sqlite3_bind_int64 (s, 1, body_id);
+  bind_text (s, 2, account_id);
+  shared = sqlite3_step (s) == SQLITE_ROW;
+  sqlite3_reset (s);
+  return shared;
+}
+
 static gboolean
 do_delete (Core           *self,
            Job            *job,
@@ -880,6 +920,8 @@ do_delete (Core           *self,
   sqlite3_bind_int64 (s, 1, job->message_id);
   if (!run (self, s, error))
     return FALSE;
+  if (body_id != 0 && body_shared (self, body_id, account, error))
+    body_id = 0;
   job->fts_op = FTS_DELETE;
   job->fts_rowid = job->message_id;
   /* The body goes after the index commits (see the top of this file). */
@@ -1060,7 +1102,7 @@ remove_row (Core        *self,
   sqlite3_bind_int64 (s, 1, id);
   if (!run (self, s, error))
     return FALSE;
-  if (row->body_id != 0)
+  if (row->body_id != 0 && !body_shared (self, row->body_id, row->account_id, error))
     {
       if (job->drop_bodies == NULL)
         job->drop_bodies = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -1255,6 +1297,205 @@ do_expunge (Core    *self,
                       g_variant_new ("(us)", server_uid,
                                      row.message_id != NULL ? row.message_id : ""),
                       error);
+}
+
+static gboolean
+do_copy (Core    *self,
+         Job     *job,
+         GError **error)
+{
+  g_auto(Row) row = { 0 };
+  g_autofree char *dest_account = folder_account (self, job->folder_id, error);
+  sqlite3_stmt *s;
+  gint64 id;
+
+  if (dest_account == NULL || !read_row (self, job->message_id, &row, error))
+    return FALSE;
+  if (g_strcmp0 (dest_account, row.account_id) != 0)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   _("Message %lld cannot be copied to a folder of another account"),
+                   (long long) job->message_id);
+      return FALSE;
+    }
+  /* The copy shares the body (see body_shared ()) and the thread. */
+  if ((s = stmt (self, "INSERT INTO messages (folder_id, uid, flags, keywords, modseq, "
+                       "  internal_date, date, sender, sender_address, recipients, subject, "
+                       "  preview, message_id, in_reply_to, has_attachment, size, thread_id, "
+                       "  body_state, body_id) "
+                       "SELECT ?2, NULL, flags, keywords, 0, internal_date, date, sender, "
+                       "  sender_address, recipients, subject, preview, message_id, in_reply_to, "
+                       "  has_attachment, size, thread_id, body_state, body_id "
+                       "FROM messages WHERE id = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  sqlite3_bind_int64 (s, 2, job->folder_id);
+  if (!run (self, s, error))
+    return FALSE;
+  id = sqlite3_last_insert_rowid (self->db);
+  if ((s = stmt (self, "INSERT INTO messages_fts (rowid, subject, sender, recipients, body) "
+                       "SELECT ?2, subject, sender, recipients, body FROM messages_fts "
+                       "WHERE rowid = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->message_id);
+  sqlite3_bind_int64 (s, 2, id);
+  if (!run (self, s, error))
+    return FALSE;
+  job->result = id;
+  if (is_local (row.account_id))
+    return TRUE;
+  /* Replayed as a server-side COPY from where the server has the original, else as an
+   * upload of the body. */
+  return journal_add (self, row.account_id, "copy", job->folder_id, id,
+                      g_variant_new ("(xuxs)", row.folder_id, (guint32) row.uid, job->folder_id,
+                                     row.message_id != NULL ? row.message_id : ""),
+                      error);
+}
+
+static gboolean
+folder_row (Core     *self,
+            gint64    folder_id,
+            char    **account_id,
+            char    **name,
+            char     *delimiter,
+            GError  **error)
+{
+  sqlite3_stmt *s = stmt (self, "SELECT account_id, name, coalesce (delimiter, '') FROM folders "
+                                "WHERE id = ?1", error);
+  gboolean found = FALSE;
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, folder_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      *account_id = g_strdup ((const char *) sqlite3_column_text (s, 0));
+      *name = g_strdup ((const char *) sqlite3_column_text (s, 1));
+      *delimiter = ((const char *) sqlite3_column_text (s, 2))[0];
+      found = TRUE;
+    }
+  sqlite3_reset (s);
+  if (!found)
+    g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                 _("There is no folder %lld in the mail store"), (long long) folder_id);
+  return found;
+}
+
+static gboolean
+do_folder_create (Core    *self,
+                  Job     *job,
+                  GError **error)
+{
+  sqlite3_stmt *s;
+  char *sql;
+  int rc;
+
+  sql = sqlite3_mprintf ("SELECT 1 FROM folders WHERE account_id = %Q AND name = %Q",
+                         job->account_id, job->folder_name);
+  rc = sqlite3_prepare_v2 (self->db, sql, -1, &s, NULL);
+  sqlite3_free (sql);
+  if (rc != SQLITE_OK)
+    return db_error (self, self->db, rc, error);
+  rc = sqlite3_step (s);
+  sqlite3_finalize (s);
+  if (rc == SQLITE_ROW)
+    {
+      g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                   _("The folder “%s” already exists"), job->folder_name);
+      return FALSE;
+    }
+  if (!do_ensure_folder (self, job, error))
+    return FALSE;
+  if (is_local (job->account_id))
+    return TRUE;
+  return journal_add (self, job->account_id, "folder-create", job->result, 0,
+                      g_variant_new ("(s)", job->folder_name), error);
+}
+
+static gboolean
+do_folder_rename (Core    *self,
+                  Job     *job,
+                  GError **error)
+{
+  g_autofree char *account = NULL;
+  g_autofree char *old_name = NULL;
+  char delimiter = 0;
+  char *sql;
+  int rc;
+
+  if (!folder_row (self, job->folder_id, &account, &old_name, &delimiter, error))
+    return FALSE;
+  /* The folder and everything below it. */
+  if (delimiter != 0)
+    sql = sqlite3_mprintf ("UPDATE folders SET name = %Q || substr (name, %d) WHERE "
+                           "account_id = %Q AND (id = %lld OR substr (name, 1, %d) = %Q || '%c')",
+                           job->folder_name, (int) strlen (old_name) + 1, account,
+                           (long long) job->folder_id, (int) strlen (old_name) + 1, old_name,
+                           delimiter);
+  else
+    sql = sqlite3_mprintf ("UPDATE folders SET name = %Q WHERE id = %lld", job->folder_name,
+                           (long long) job->folder_id);
+  rc = sqlite3_exec (self->db, sql, NULL, NULL, NULL);
+  sqlite3_free (sql);
+  if (rc != SQLITE_OK)
+    return db_error (self, self->db, rc, error);
+  if (is_local (account))
+    return TRUE;
+  return journal_add (self, account, "folder-rename", job->folder_id, 0,
+                      g_variant_new ("(ss)", old_name, job->folder_name), error);
+}
+
+static gboolean
+do_folder_delete (Core    *self,
+                  Job     *job,
+                  GError **error)
+{
+  g_autofree char *account = NULL;
+  g_autofree char *name = NULL;
+  char delimiter = 0;
+  sqlite3_stmt *s;
+  int rc;
+
+  if (!folder_row (self, job->folder_id, &account, &name, &delimiter, error))
+    return FALSE;
+  /* Its messages: their search rows and (after the commit) their bodies go too, and so
+   * does whatever was pending for them. */
+  rc = sqlite3_prepare_v2 (self->db, "SELECT id, body_id FROM messages WHERE folder_id = ?1",
+                           -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    sqlite3_bind_int64 (s, 1, job->folder_id);
+  while (rc == SQLITE_OK && sqlite3_step (s) == SQLITE_ROW)
+    {
+      Row row = { 0 };
+      gint64 id = sqlite3_column_int64 (s, 0);
+      sqlite3_stmt *j = stmt (self, "DELETE FROM journal WHERE message_id = ?1", error);
+
+      row.body_id = sqlite3_column_int64 (s, 1);
+      row.account_id = account;
+      if (j == NULL)
+        {
+          sqlite3_finalize (s);
+          return FALSE;
+        }
+      sqlite3_bind_int64 (j, 1, id);
+      if (!run (self, j, error) || !remove_row (self, job, id, &row, error))
+        {
+          sqlite3_finalize (s);
+          return FALSE;
+        }
+    }
+  sqlite3_finalize (s);
+  if (rc != SQLITE_OK)
+    return db_error (self, self->db, rc, error);
+  if ((s = stmt (self, "DELETE FROM folders WHERE id = ?1", error)) == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, job->folder_id);
+  if (!run (self, s, error))
+    return FALSE;
+  g_hash_table_remove (self->accounts, &job->folder_id);
+  if (is_local (account))
+    return TRUE;
+  return journal_add (self, account, "folder-delete", 0, 0, g_variant_new ("(s)", name), error);
 }
 
 /* Makes every commit so far durable: SQLite's WAL mode with synchronous=NORMAL syncs the
@@ -1553,6 +1794,18 @@ run_batch (Core          *self,
         case JOB_EXPUNGE:
           ok = do_expunge (self, job, &error);
           break;
+        case JOB_COPY:
+          ok = do_copy (self, job, &error);
+          break;
+        case JOB_FOLDER_CREATE:
+          ok = do_folder_create (self, job, &error);
+          break;
+        case JOB_FOLDER_RENAME:
+          ok = do_folder_rename (self, job, &error);
+          break;
+        case JOB_FOLDER_DELETE:
+          ok = do_folder_delete (self, job, &error);
+          break;
         case JOB_STOP:
         default:
           g_assert_not_reached ();
@@ -1603,7 +1856,8 @@ complete (Job *job)
     g_task_return_error (job->task, g_steal_pointer (&job->error));
   else if (job->kind == JOB_ADD && job->existed)
     g_task_return_int (job->task, -job->result);
-  else if (job->kind == JOB_ENSURE_FOLDER || job->kind == JOB_ADD)
+  else if (job->kind == JOB_ENSURE_FOLDER || job->kind == JOB_ADD || job->kind == JOB_COPY ||
+           job->kind == JOB_FOLDER_CREATE)
     g_task_return_int (job->task, job->result);
   else
     g_task_return_boolean (job->task, TRUE);
@@ -2117,4 +2371,168 @@ lb_store_writer_expunge_finish (LbStoreWriter  *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_append_async:
+ * @message: a message with its folder set and no UID; taken
+ * @body: its raw bytes (required: they are what is uploaded)
+ *
+ * Adds a message made here (a saved draft, a sent message's copy) and, for a server
+ * account, records its upload; the result is its id.
+ */
+void
+lb_store_writer_append_async (LbStoreWriter       *self,
+                              LbStoreMessage      *message,
+                              GInputStream        *body,
+                              goffset              body_size,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_ADD, lb_store_writer_append_async, cancellable, callback,
+                      user_data);
+
+  g_return_if_fail (message->uid == 0 && body != NULL);
+  job->message = message;
+  job->body = g_object_ref (body);
+  job->body_size = body_size;
+  job->journal_append = TRUE;
+  submit (self, job);
+}
+
+gint64
+lb_store_writer_append_finish (LbStoreWriter  *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_copy_async:
+ *
+ * Copies a message into another folder of its account; the result is the copy's id.
+ */
+void
+lb_store_writer_copy_async (LbStoreWriter       *self,
+                            gint64               message_id,
+                            gint64               folder_id,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_COPY, lb_store_writer_copy_async, cancellable, callback,
+                      user_data);
+
+  job->message_id = message_id;
+  job->folder_id = folder_id;
+  submit (self, job);
+}
+
+gint64
+lb_store_writer_copy_finish (LbStoreWriter  *self,
+                             GAsyncResult   *result,
+                             GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_create_folder_async:
+ * @name: the full name, with the server's delimiter between levels
+ *
+ * The result is the new folder's id; a folder of that name is an error.
+ */
+void
+lb_store_writer_create_folder_async (LbStoreWriter       *self,
+                                     const char          *account_id,
+                                     const char          *name,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_FOLDER_CREATE, lb_store_writer_create_folder_async, cancellable,
+                      callback, user_data);
+
+  job->account_id = g_strdup (account_id);
+  job->account_kind = g_strdup ("imap");
+  job->account_name = g_strdup (account_id);
+  job->folder_name = g_strdup (name);
+  submit (self, job);
+}
+
+gint64
+lb_store_writer_create_folder_finish (LbStoreWriter  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_rename_folder_async:
+ *
+ * Renames a folder and the folders below it.
+ */
+void
+lb_store_writer_rename_folder_async (LbStoreWriter       *self,
+                                     gint64               folder_id,
+                                     const char          *name,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_FOLDER_RENAME, lb_store_writer_rename_folder_async, cancellable,
+                      callback, user_data);
+
+  job->folder_id = folder_id;
+  job->folder_name = g_strdup (name);
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_rename_folder_finish (LbStoreWriter  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * lb_store_writer_delete_folder_async:
+ *
+ * Deletes a folder with its messages.
+ */
+void
+lb_store_writer_delete_folder_async (LbStoreWriter       *self,
+                                     gint64               folder_id,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Job *job = new_job (self, JOB_FOLDER_DELETE, lb_store_writer_delete_folder_async, cancellable,
+                      callback, user_data);
+
+  job->folder_id = folder_id;
+  submit (self, job);
+}
+
+gboolean
+lb_store_writer_delete_folder_finish (LbStoreWriter  *self,
+                                      GAsyncResult   *result,
+                                      GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+const char *
+lb_store_writer_get_data_dir (LbStoreWriter *self)
+{
+  return self->core->data_dir;
 }

@@ -172,6 +172,56 @@ gboolean       lb_store_writer_expunge_finish (LbStoreWriter       *self,
                                                GAsyncResult        *result,
                                                GError             **error);
 
+/* A message made here (saved draft, copy of a sent message): added now, uploaded by sync. */
+void           lb_store_writer_append_async   (LbStoreWriter       *self,
+                                               LbStoreMessage      *message,
+                                               GInputStream        *body,
+                                               goffset              body_size,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gint64         lb_store_writer_append_finish  (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+void           lb_store_writer_copy_async     (LbStoreWriter       *self,
+                                               gint64               message_id,
+                                               gint64               folder_id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gint64         lb_store_writer_copy_finish    (LbStoreWriter       *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+void           lb_store_writer_create_folder_async (LbStoreWriter  *self,
+                                               const char          *account_id,
+                                               const char          *name,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gint64         lb_store_writer_create_folder_finish (LbStoreWriter *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+void           lb_store_writer_rename_folder_async (LbStoreWriter  *self,
+                                               gint64               folder_id,
+                                               const char          *name,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_rename_folder_finish (LbStoreWriter *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+void           lb_store_writer_delete_folder_async (LbStoreWriter  *self,
+                                               gint64               folder_id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_delete_folder_finish (LbStoreWriter *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+
+const char    *lb_store_writer_get_data_dir   (LbStoreWriter       *self);
 guint64        lb_store_writer_get_commits    (LbStoreWriter       *self);
 
 char          *lb_store_base_subject          (const char          *subject);

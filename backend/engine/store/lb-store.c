@@ -167,6 +167,9 @@ static const char *const migrations[] = {
   "  first_seen INTEGER NOT NULL,"
   "  PRIMARY KEY (account_id, uidl)"
   ") WITHOUT ROWID;",
+
+  /* 3 → 4: a copied message shares its body; deleting one copy must find the others. */
+  "CREATE INDEX messages_by_body ON messages (body_id) WHERE body_id IS NOT NULL;",
 };
 
 static const struct

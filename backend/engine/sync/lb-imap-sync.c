@@ -84,9 +84,11 @@ typedef struct
   gint64 folder_id;
   char *payload;
   gint64 message_id;
-  /* Resolved by a store read: the message's folder and UID now. */
+  /* Resolved by a store read: the message's folder, UID, flags and size now. */
   gint64 row_folder;
   guint32 row_uid;
+  guint32 row_flags;
+  guint64 row_size;
 } Entry;
 
 typedef struct
@@ -101,6 +103,8 @@ typedef struct
   LbImapSyncStats stats;
   gboolean qresync;
   gboolean condstore;
+  gboolean folder_ops;     /* the journal pass before LIST: folder operations only */
+  LbStore *store;          /* for reading bodies to upload */
 
   /* The folder being synced */
   guint32 local_validity;
@@ -404,6 +408,7 @@ run_free (Run *run)
   g_clear_error (&run->writer_error);
   g_clear_pointer (&run->journal, g_ptr_array_unref);
   g_clear_pointer (&run->streamed, g_hash_table_unref);
+  g_clear_object (&run->store);
   g_free (run);
 }
 
@@ -546,7 +551,9 @@ acquired_cb (GObject      *source,
     }
   run->qresync = lb_imap_session_has_capability (run->session, "QRESYNC");
   run->condstore = run->qresync || lb_imap_session_has_capability (run->session, "CONDSTORE");
-  step_folders (task);
+  /* Folder operations first, so that the listing shows their result. */
+  run->folder_ops = TRUE;
+  step_journal (task);
 }
 
 static void
@@ -660,12 +667,19 @@ store_folders (sqlite3  *db,
   if (!sql_ok (db, rc, error))
     return FALSE;
 
-  sql = sqlite3_mprintf ("DELETE FROM messages_fts WHERE rowid IN (SELECT m.id FROM messages m "
-                         "JOIN folders f ON f.id = m.folder_id WHERE f.account_id = %Q AND "
-                         "f.id NOT IN (%s));"
-                         "DELETE FROM folders WHERE account_id = %Q AND id NOT IN (%s)",
-                         job->account_id, keep->len > 0 ? keep->str : "0", job->account_id,
-                         keep->len > 0 ? keep->str : "0");
+  /* A folder that holds mail the server has not got yet (moved or saved there here) stays,
+   * so that nothing is lost when an operation could not be replayed. */
+  sql = sqlite3_mprintf ("CREATE TEMP TABLE IF NOT EXISTS gone_folders (id INTEGER PRIMARY KEY);"
+                         "DELETE FROM gone_folders;"
+                         "INSERT INTO gone_folders SELECT id FROM folders f WHERE account_id = %Q "
+                         "AND id NOT IN (%s) AND NOT EXISTS (SELECT 1 FROM messages m WHERE "
+                         "m.folder_id = f.id AND m.uid IS NULL);"
+                         "DELETE FROM messages_fts WHERE rowid IN (SELECT m.id FROM messages m "
+                         "WHERE m.folder_id IN gone_folders);"
+                         "DELETE FROM journal WHERE message_id IN (SELECT m.id FROM messages m "
+                         "WHERE m.folder_id IN gone_folders);"
+                         "DELETE FROM folders WHERE id IN gone_folders",
+                         job->account_id, keep->len > 0 ? keep->str : "0");
   rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
   sqlite3_free (sql);
   return sql_ok (db, rc, error);
@@ -810,9 +824,9 @@ read_journal (sqlite3  *db,
   JournalRead *job = data;
   sqlite3_stmt *s = NULL;
   int rc = sqlite3_prepare_v2 (db, "SELECT j.id, j.kind, j.folder_id, j.payload, j.message_id, "
-                                   "m.folder_id, m.uid FROM journal j LEFT JOIN messages m "
-                                   "ON m.id = j.message_id WHERE j.account_id = ?1 ORDER BY j.id",
-                               -1, &s, NULL);
+                                   "m.folder_id, m.uid, m.flags, m.size FROM journal j LEFT JOIN "
+                                   "messages m ON m.id = j.message_id WHERE j.account_id = ?1 "
+                                   "ORDER BY j.id", -1, &s, NULL);
 
   if (rc == SQLITE_OK)
     sqlite3_bind_text (s, 1, job->account_id, -1, SQLITE_STATIC);
@@ -827,6 +841,8 @@ read_journal (sqlite3  *db,
       e->message_id = sqlite3_column_int64 (s, 4);
       e->row_folder = sqlite3_column_int64 (s, 5);
       e->row_uid = (guint32) sqlite3_column_int64 (s, 6);
+      e->row_flags = (guint32) sqlite3_column_int64 (s, 7);
+      e->row_size = (guint64) sqlite3_column_int64 (s, 8);
       g_ptr_array_add (job->entries, e);
       rc = SQLITE_OK;
     }
@@ -1160,6 +1176,221 @@ replay_move (GTask *task)
                               replay_moved_cb, task);
 }
 
+/* Folder operations: done by name, before the listing. One the server refuses because it
+ * is already so (created, gone) counts as done. */
+static void
+folder_op_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapResult) done = NULL;
+  GError *error = NULL;
+
+  done = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
+  if (done == NULL)
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      g_debug ("Folder operation refused: %s", error->message);
+      g_error_free (error);
+      entry_done (task, entry (run), TRUE, 0, 0);
+      return;
+    }
+  entry_done (task, entry (run), FALSE, 0, 0);
+}
+
+static void
+replay_folder_op (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autofree char *command = NULL;
+
+  if (strcmp (e->kind, "folder-rename") == 0)
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(ss)"), e->payload, NULL, NULL,
+                                               NULL);
+      const char *from, *to;
+      g_autofree char *a = NULL;
+      g_autofree char *b = NULL;
+
+      g_variant_get (v, "(&s&s)", &from, &to);
+      a = lb_imap_session_encode_mailbox (run->session, from);
+      b = lb_imap_session_encode_mailbox (run->session, to);
+      command = g_strdup_printf ("RENAME %s %s", a, b);
+    }
+  else
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(s)"), e->payload, NULL, NULL,
+                                               NULL);
+      const char *name;
+      g_autofree char *encoded = NULL;
+
+      g_variant_get (v, "(&s)", &name);
+      encoded = lb_imap_session_encode_mailbox (run->session, name);
+      if (strcmp (e->kind, "folder-create") == 0)
+        command = g_strdup_printf ("CREATE %s", encoded);
+      else
+        {
+          /* A selected mailbox being deleted: leave it first. */
+          if (g_strcmp0 (run->selected, name) == 0)
+            g_clear_pointer (&run->selected, g_free);
+          command = g_strdup_printf ("DELETE %s", encoded);
+        }
+    }
+  lb_imap_session_command_async (run->session, command, NULL, g_task_get_cancellable (task),
+                                 folder_op_cb, task);
+}
+
+static void
+appended_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  guint32 validity = 0, uid = 0;
+  GError *error = NULL;
+
+  if (!lb_imap_session_append_finish (LB_IMAP_SESSION (source), result, &validity, &uid, &error))
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      /* Refused (over quota, no such folder): kept here, the upload dropped. */
+      g_warning ("Could not upload message %" G_GINT64_FORMAT ": %s", e->message_id,
+                 error->message);
+      g_error_free (error);
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  /* APPENDUID names the new UID; without it the folder's next sync finds the message by
+   * its Message-ID. */
+  entry_done (task, e, FALSE, e->row_folder, uid);
+}
+
+/* An upload of a stored message (a saved draft, a sent copy, or a copy whose original is
+ * not on the server). */
+static void
+replay_append (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  Folder *f = g_hash_table_lookup (run->by_id, &e->row_folder);
+  g_autoptr(GInputStream) body = NULL;
+  GError *error = NULL;
+
+  if (e->message_id == 0 || e->row_folder == 0 || e->row_uid != 0 || f == NULL)
+    {
+      /* Deleted since, already on the server, or its folder is gone there. */
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  if (run->store == NULL)
+    run->store = lb_store_open (lb_store_writer_get_data_dir (run->self->writer), &error);
+  if (run->store != NULL)
+    body = lb_store_open_body (run->store, e->message_id, &error);
+  if (body == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  lb_imap_session_append_async (run->session, f->name, flag_names (e->row_flags), NULL, body,
+                                (goffset) e->row_size, g_task_get_cancellable (task), appended_cb,
+                                task);
+}
+
+static void
+copied_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(LbImapResult) done = NULL;
+  GError *error = NULL;
+  guint32 uid = 0;
+
+  done = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
+  if (done == NULL)
+    {
+      if (fatal (error))
+        {
+          fail (task, error);
+          return;
+        }
+      /* The original is gone there: upload the copy's body instead. */
+      g_error_free (error);
+      replay_append (task);
+      return;
+    }
+  if (done->tagged->code.kind == LB_IMAP_CODE_COPYUID && done->tagged->code.set2 != NULL &&
+      lb_imap_set_count (done->tagged->code.set2) == 1)
+    uid = g_array_index (done->tagged->code.set2->ranges, LbImapRange, 0).first;
+  entry_done (task, e, FALSE, e->row_folder, uid);
+}
+
+static void
+replay_copy_selected (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
+                                           NULL);
+  gint64 src_folder, dest_folder;
+  guint32 src_uid;
+  const char *mid;
+  Folder *dest;
+  g_autofree char *encoded = NULL;
+  g_autofree char *command = NULL;
+
+  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
+  dest = g_hash_table_lookup (run->by_id, &e->row_folder);
+  if (dest == NULL)
+    {
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  encoded = lb_imap_session_encode_mailbox (run->session, dest->name);
+  command = g_strdup_printf ("UID COPY %u %s", src_uid, encoded);
+  lb_imap_session_command_async (run->session, command, NULL, g_task_get_cancellable (task),
+                                 copied_cb, task);
+}
+
+static void
+replay_copy (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
+                                           NULL);
+  gint64 src_folder, dest_folder;
+  guint32 src_uid;
+  const char *mid;
+
+  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
+  if (e->message_id == 0 || e->row_uid != 0)
+    {
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  if (src_uid == 0 || g_hash_table_lookup (run->by_id, &src_folder) == NULL)
+    {
+      replay_append (task);
+      return;
+    }
+  replay_select (task, src_folder, replay_copy_selected);
+}
+
 static void
 replay_next (GTask *task)
 {
@@ -1171,11 +1402,30 @@ replay_next (GTask *task)
   if (run->journal_pos >= run->journal->len)
     {
       run->index = 0;
-      when_written (task, (GSourceFunc) step_folder);
+      if (run->folder_ops)
+        {
+          run->folder_ops = FALSE;
+          when_written (task, (GSourceFunc) step_folders);
+        }
+      else
+        when_written (task, (GSourceFunc) step_folder);
       return;
     }
   e = entry (run);
-  if (strcmp (e->kind, "flags") == 0)
+  if (run->folder_ops != g_str_has_prefix (e->kind, "folder-"))
+    {
+      /* The other pass's. */
+      run->journal_pos++;
+      replay_next (task);
+      return;
+    }
+  if (run->folder_ops)
+    replay_folder_op (task);
+  else if (strcmp (e->kind, "append") == 0)
+    replay_append (task);
+  else if (strcmp (e->kind, "copy") == 0)
+    replay_copy (task);
+  else if (strcmp (e->kind, "flags") == 0)
     {
       if (e->row_uid == 0)
         {

@@ -147,8 +147,8 @@ lookup_keys (sqlite3  *db,
   sqlite3_stmt *record = NULL;
   gboolean ok = FALSE;
 
-  if (sqlite3_prepare_v2 (db, "SELECT first_seen FROM pop3_uidls "
-                              "WHERE account_id = ?1 AND uidl = ?2", -1, &find, NULL) != SQLITE_OK ||
+  if (sqlite3_prepare_v2 (db, "SELECT first_seen FROM pop3_uidls WHERE account_id = ?1 "
+                              "AND uidl = ?2", -1, &find, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2 (db, "SELECT 1 FROM messages WHERE folder_id = ?1 AND import_key = ?2 "
                               "AND body_state = ?3", -1, &stored, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2 (db, "INSERT INTO pop3_uidls (account_id, uidl, first_seen) "
