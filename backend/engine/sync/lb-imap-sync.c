@@ -38,7 +38,8 @@
  */
 
 #define HEADER_CHUNK 1000
-#define BODY_CHUNK 50
+#define BODY_CHUNK 100
+#define BODY_FETCHES 2
 #define FLAGS_CHUNK 5000
 #define HEADER_ITEMS "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER]"
 
@@ -110,7 +111,9 @@ typedef struct
   guint32 local_validity;
   guint64 local_modseq;
   guint32 local_max_uid;
-  GArray *local_uids;      /* guint32, sorted; for the UID diff */
+  GArray *local_uids;      /* guint32, sorted; for the UID diff (empty with QRESYNC) */
+  guint local_count;       /* messages with a UID in the store */
+  guint32 known_max_uid;   /* the highest UID the store holds (or the saved state) */
   LbImapMailboxInfo *info;
   GArray *changes;         /* Change: flag updates from the server */
   GArray *server_uids;     /* guint32: UIDs the server listed in a diff */
@@ -121,6 +124,7 @@ typedef struct
 
   /* Writer jobs in flight */
   guint pending;
+  guint fetches;           /* body FETCHes in flight */
   gboolean finished;       /* the task has returned; late writer callbacks only count */
   GError *writer_error;
   GSourceFunc after_pending;
@@ -534,6 +538,39 @@ sql_ok (sqlite3  *db,
 
 /* ---- 1. log in -------------------------------------------------------------------- */
 
+static gboolean fatal (const GError *error);
+
+static void
+start_replay (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  /* Folder operations first, so that the listing shows their result. */
+  run->folder_ops = TRUE;
+  step_journal (task);
+}
+
+static void
+enabled_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapResult) done = NULL;
+  GError *error = NULL;
+
+  done = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
+  if (done == NULL && fatal (error))
+    {
+      fail (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  run->qresync = lb_imap_session_is_enabled (run->session, "QRESYNC");
+  start_replay (task);
+}
+
 static void
 acquired_cb (GObject      *source,
              GAsyncResult *result,
@@ -551,9 +588,21 @@ acquired_cb (GObject      *source,
     }
   run->qresync = lb_imap_session_has_capability (run->session, "QRESYNC");
   run->condstore = run->qresync || lb_imap_session_has_capability (run->session, "CONDSTORE");
-  /* Folder operations first, so that the listing shows their result. */
-  run->folder_ops = TRUE;
-  step_journal (task);
+  /* QRESYNC must be enabled before any mailbox is selected (RFC 5161 §3.1), and the
+   * journal's replay may select one before the folders are synced. A pooled session may
+   * have it on already, or be past the point where it can be asked for. */
+  if (run->qresync && !lb_imap_session_is_enabled (run->session, "QRESYNC"))
+    {
+      if (lb_imap_session_get_state (run->session) != LB_IMAP_STATE_AUTHENTICATED)
+        run->qresync = FALSE;
+      else
+        {
+          lb_imap_session_command_async (run->session, "ENABLE QRESYNC", NULL,
+                                         g_task_get_cancellable (task), enabled_cb, task);
+          return;
+        }
+    }
+  start_replay (task);
 }
 
 static void
@@ -1477,8 +1526,10 @@ typedef struct
   guint32 uidvalidity;
   guint64 modseq;
   guint32 max_uid;
-  GArray *uids;        /* filled when asked for */
-  gboolean want_uids;
+  guint32 highest_uid; /* the highest UID the store holds */
+  guint count;         /* messages with a UID */
+  GArray *uids;        /* all of them, unless QRESYNC will tell what changed */
+  gboolean qresync;
 } FolderState;
 
 static void
@@ -1513,9 +1564,26 @@ read_folder_state (sqlite3  *db,
   sqlite3_finalize (s);
   if (!sql_ok (db, rc, error))
     return FALSE;
-  if (!state->want_uids)
-    return TRUE;
+  rc = sqlite3_prepare_v2 (db, "SELECT coalesce (max (uid), 0), count (uid) FROM messages "
+                               "WHERE folder_id = ?1 AND uid IS NOT NULL", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, state->folder_id);
+      rc = sqlite3_step (s);
+      if (rc == SQLITE_ROW)
+        {
+          state->highest_uid = (guint32) sqlite3_column_int64 (s, 0);
+          state->count = (guint) sqlite3_column_int64 (s, 1);
+        }
+    }
+  sqlite3_finalize (s);
+  if (!sql_ok (db, rc, error))
+    return FALSE;
   state->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  /* With QRESYNC the server says what vanished and changed: no need for the UID list,
+   * which is what keeps a no-change resync of a large folder cheap. */
+  if (state->qresync && state->uidvalidity != 0 && state->modseq != 0)
+    return TRUE;
   rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
                                "ORDER BY uid", -1, &s, NULL);
   if (rc == SQLITE_OK)
@@ -1729,7 +1797,7 @@ diff_fetched_cb (GObject      *source,
     }
   /* CONDSTORE: which of the known UIDs are still there. */
   {
-    g_autofree char *criteria = g_strdup_printf ("UID 1:%u", run->local_max_uid);
+    g_autofree char *criteria = g_strdup_printf ("UID 1:%u", run->known_max_uid);
 
     lb_imap_session_uid_search_async (run->session, criteria, g_task_get_cancellable (task),
                                       search_all_cb, task);
@@ -1764,6 +1832,73 @@ search_all_cb (GObject      *source,
   fetch_new (task);
 }
 
+static void sync_known (GTask *task);
+
+typedef struct
+{
+  gint64 folder_id;
+  GArray *uids;
+} UidsRead;
+
+static void
+uids_read_free (UidsRead *job)
+{
+  g_array_unref (job->uids);
+  g_free (job);
+}
+
+static gboolean
+read_uids (sqlite3  *db,
+           gpointer  data,
+           GError  **error)
+{
+  UidsRead *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
+                                   "ORDER BY uid", -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    sqlite3_bind_int64 (s, 1, job->folder_id);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (job->uids, uid);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+static void
+uids_read (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  /* An empty list would take every message for expunged: stop rather than guess. */
+  if (run->local_uids->len < run->local_count)
+    {
+      fail (task, g_error_new (LB_STORE_ERROR, LB_STORE_ERROR_IO,
+                               _("The mail store changed while “%s” was being synced"),
+                               current (run)->name));
+      return;
+    }
+  sync_known (task);
+}
+
+static void
+read_local_uids (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  UidsRead *job = g_new0 (UidsRead, 1);
+
+  g_array_set_size (run->local_uids, 0);
+  job->folder_id = current (run)->id;
+  job->uids = g_array_ref (run->local_uids);
+  exec (task, read_uids, job, (GDestroyNotify) uids_read_free);
+  when_written (task, (GSourceFunc) uids_read);
+}
+
 /* Flags and expunges of the messages the store knows, when QRESYNC did not tell. */
 static void
 sync_known (GTask *task)
@@ -1771,17 +1906,22 @@ sync_known (GTask *task)
   Run *run = g_task_get_task_data (task);
   g_autofree char *range = NULL;
 
-  if (run->local_max_uid == 0 || run->local_uids->len == 0)
+  if (run->known_max_uid == 0 || run->local_count == 0)
     {
       fetch_new (task);
       return;
     }
-  range = g_strdup_printf ("1:%u", run->local_max_uid);
+  if (run->local_uids->len < run->local_count)
+    {
+      /* Skipped in the hope of QRESYNC, which the server did not do after all. */
+      read_local_uids (task);
+      return;
+    }
+  range = g_strdup_printf ("1:%u", run->known_max_uid);
   if (run->condstore && run->local_modseq != 0 && run->info->highestmodseq != 0)
     {
       run->stats.method = "condstore";
-      if (run->info->highestmodseq == run->local_modseq && run->info->exists ==
-          run->local_uids->len)
+      if (run->info->highestmodseq == run->local_modseq && run->info->exists == run->local_count)
         {
           /* Nothing changed and nothing went. */
           fetch_new (task);
@@ -2052,6 +2192,7 @@ selected_cb (GObject      *source,
       run->reset = TRUE;
       run->stats.uidvalidity_resets++;
       run->local_max_uid = 0;
+      run->known_max_uid = 0;
       run->local_modseq = 0;
       g_array_set_size (run->local_uids, 0);
       g_clear_pointer (&run->changes, g_array_unref);
@@ -2063,13 +2204,19 @@ selected_cb (GObject      *source,
       g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
 
       run->stats.method = "qresync";
+      if (run->info->vanished != NULL)
+        {
+          g_autofree char *text = lb_imap_set_to_string (run->info->vanished);
+
+          g_debug ("“%s”: vanished %s (store up to UID %u)", f->name, text, run->known_max_uid);
+        }
       submit_flags (task);
       for (guint i = 0; run->info->vanished != NULL && i < run->info->vanished->ranges->len; i++)
         {
           LbImapRange *range = &g_array_index (run->info->vanished->ranges, LbImapRange, i);
 
           for (guint32 uid = MIN (range->first, range->last);
-               uid <= MAX (range->first, range->last) && uid <= run->local_max_uid; uid++)
+               uid <= MAX (range->first, range->last) && uid <= run->known_max_uid; uid++)
             {
               g_array_append_val (gone, uid);
               if (uid == G_MAXUINT32)
@@ -2115,11 +2262,12 @@ state_read_cb (GObject      *source,
   run->local_max_uid = state->max_uid;
   g_clear_pointer (&run->local_uids, g_array_unref);
   run->local_uids = g_steal_pointer (&state->uids);
+  /* New mail is what lies above the saved state, not above the highest UID the store
+   * holds: headers come newest first, so a sync killed half way holds the newest and
+   * not yet the older ones (their adds are idempotent when fetched again). */
+  run->known_max_uid = MAX (run->local_max_uid, state->highest_uid);
+  run->local_count = state->count;
   folder_state_free (state);
-  /* The highest UID the store holds may be above the saved state (a sync killed before
-   * its state was written): start above it, the adds being idempotent anyway. */
-  for (guint i = 0; i < run->local_uids->len; i++)
-    run->local_max_uid = MAX (run->local_max_uid, g_array_index (run->local_uids, guint32, i));
   run->reset = FALSE;
   g_clear_pointer (&run->changes, g_array_unref);
   g_clear_pointer (&run->server_uids, g_array_unref);
@@ -2142,7 +2290,7 @@ folder_state_read (GTask *task)
   FolderState *state = g_new0 (FolderState, 1);
 
   state->folder_id = current (run)->id;
-  state->want_uids = TRUE;
+  state->qresync = run->qresync;
   read->task = task;
   read->state = state;
   /* The state object outlives the job: the callback frees it. */
@@ -2399,14 +2547,16 @@ on_body (LbImapResponse *r,
 }
 
 static void
-bodies_fetched_cb (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+bodies_fetched (GObject      *source,
+                GAsyncResult *result,
+                GTask        *task)
 {
-  GTask *task = user_data;
   Run *run = g_task_get_task_data (task);
   GError *error = NULL;
 
+  run->fetches--;
+  if (run->finished)
+    return;
   if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error))
     {
       lb_imap_session_set_literal_sink (run->session, NULL, NULL);
@@ -2415,8 +2565,24 @@ bodies_fetched_cb (GObject      *source,
     }
   progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
   crash_point ("bodies");
-  /* Keep the writer at most a chunk behind, so memory stays bounded. */
-  when_written (task, (GSourceFunc) fetch_bodies_chunk);
+  /* The network and the writer work at once, but the writer is kept at most a few
+   * chunks behind, so memory stays bounded. */
+  if (run->pending > BODY_CHUNK * BODY_FETCHES)
+    when_written (task, (GSourceFunc) fetch_bodies_chunk);
+  else
+    fetch_bodies_chunk (task);
+}
+
+/* Each FETCH in flight holds the task. */
+static void
+bodies_fetched_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+
+  bodies_fetched (source, result, task);
+  g_object_unref (task);
 }
 
 static void next_bodies_folder (GTask *task);
@@ -2430,17 +2596,29 @@ fetch_bodies_chunk (GTask *task)
 
   if (run->wanted_pos >= run->wanted->len)
     {
+      if (run->fetches > 0)
+        return; /* the last one's callback comes back here */
+      /* Once only: a wait for the writer set by an earlier chunk must not come back. */
+      if (run->after_pending == (GSourceFunc) fetch_bodies_chunk)
+        run->after_pending = NULL;
       lb_imap_session_set_literal_sink (run->session, NULL, NULL);
       run->index++;
       next_bodies_folder (task);
       return;
     }
-  n = MIN (BODY_CHUNK, run->wanted->len - run->wanted_pos);
-  set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
-  run->wanted_pos += n;
-  lb_imap_session_uid_fetch_async (run->session, set, "UID FLAGS INTERNALDATE RFC822.SIZE "
-                                   "BODY.PEEK[]", 0, on_body, task, g_task_get_cancellable (task),
-                                   bodies_fetched_cb, task);
+  /* Pipelined: the next chunk is asked for while the last one arrives. */
+  while (run->fetches < BODY_FETCHES && run->wanted_pos < run->wanted->len)
+    {
+      n = MIN (BODY_CHUNK, run->wanted->len - run->wanted_pos);
+      set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
+      run->wanted_pos += n;
+      run->fetches++;
+      lb_imap_session_uid_fetch_async (run->session, set, "UID FLAGS INTERNALDATE RFC822.SIZE "
+                                       "BODY.PEEK[]", 0, on_body, task,
+                                       g_task_get_cancellable (task), bodies_fetched_cb,
+                                       g_object_ref (task));
+      g_clear_pointer (&set, g_free);
+    }
 }
 
 typedef struct
