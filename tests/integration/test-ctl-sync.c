@@ -61,6 +61,9 @@ run_ctl_env (Result     *r,
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  /* One header per FETCH: a folder's new mail arrives in several chunks, newest first,
+   * so a kill after the first leaves older messages for the next run. */
+  g_subprocess_launcher_setenv (launcher, "LB_SYNC_HEADER_CHUNK", "1", TRUE);
   if (crash_at != NULL)
     g_subprocess_launcher_setenv (launcher, "LB_SYNC_CRASH_AT", crash_at, TRUE);
   else
