@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "lb-account.h"
 #include "lb-imap-sync.h"
@@ -34,7 +35,9 @@ typedef struct
   GMainLoop *loop;
   guint running;
   gboolean watch;
-  gboolean quiet;
+  gboolean progress;     /* stderr is a terminal: one updating line per step */
+  guint poll_seconds;
+  LbImapSyncFlags flags;
 } Sync;
 
 static Sync state;
@@ -165,6 +168,63 @@ inbox_synced_cb (LbImapSync   *sync,
   fflush (stdout);
 }
 
+static void
+imap_progress_cb (LbImapSync *sync,
+                  const char *folder,
+                  guint       done,
+                  guint       total,
+                  gpointer    user_data)
+{
+  Job *job = user_data;
+
+  if (total > 0)
+    g_printerr ("\r\033[K%s: %s %u/%u", job->account->id, folder, done, total);
+  else
+    g_printerr ("\r\033[K%s: %s", job->account->id, folder);
+}
+
+static void
+pop3_progress_cb (LbPop3Sync *sync,
+                  guint       done,
+                  guint       total,
+                  gpointer    user_data)
+{
+  Job *job = user_data;
+
+  g_printerr ("\r\033[K%s: %u/%u", job->account->id, done, total);
+}
+
+static void
+poll_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Job *job = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!lb_imap_sync_run_finish (LB_IMAP_SYNC (source), result, &job->imap, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING))
+    lbctl_error ("%s", error->message);
+}
+
+/* --watch: the Inbox is pushed by IDLE; every other folder is polled. */
+static gboolean
+poll_cb (gpointer user_data)
+{
+  GPtrArray *jobs = user_data;
+
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->sync != NULL && LB_IS_IMAP_SYNC (job->sync))
+        lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync), state.flags, NULL, poll_done_cb, job);
+      else if (job->sync != NULL)
+        lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 stop_cb (gpointer user_data)
 {
@@ -178,18 +238,21 @@ lbctl_sync (int    argc,
 {
   static const LbctlCommandHelp help = {
     "sync",
-    N_("[NAME…] [--headers-only] [--watch]"),
+    N_("[NAME…] [--headers-only] [--watch [--poll SECONDS]]"),
     N_("Downloads new mail and changes for the named accounts (all when none is named), all "
        "at once, and replays changes made here while offline.\n"
        "  --headers-only  only the messages' headers, no bodies this time\n"
-       "  --watch         then stay, keeping IMAP Inboxes up to date with IDLE, until "
-       "interrupted"),
+       "  --watch         then stay, keeping IMAP Inboxes up to date with IDLE and "
+       "polling every account, until interrupted\n"
+       "  --poll SECONDS  with --watch: how often to poll (default 300)"),
   };
   gboolean headers_only = FALSE;
   gboolean watch = FALSE;
+  guint poll_seconds = 300;
   const LbctlOption options[] = {
     { "headers-only", LBCTL_OPTION_FLAG, &headers_only },
     { "watch", LBCTL_OPTION_FLAG, &watch },
+    { "poll", LBCTL_OPTION_UINT, &poll_seconds },
     { NULL, 0, NULL },
   };
   g_autoptr(GPtrArray) args = NULL;
@@ -243,8 +306,13 @@ lbctl_sync (int    argc,
   if (writer == NULL)
     return lbctl_fail (error);
 
+  if (poll_seconds == 0)
+    return lbctl_usage_error ("sync", _("--poll needs a number of seconds above 0"));
   state.loop = g_main_loop_new (NULL, FALSE);
   state.watch = watch;
+  state.poll_seconds = poll_seconds;
+  state.progress = !lbctl_json && isatty (STDERR_FILENO);
+  state.flags = headers_only ? LB_IMAP_SYNC_HEADERS_ONLY : LB_IMAP_SYNC_NONE;
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
@@ -256,13 +324,15 @@ lbctl_sync (int    argc,
       if (job->account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP)
         {
           job->sync = G_OBJECT (lb_imap_sync_new (job->account, writer));
-          lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync),
-                                  headers_only ? LB_IMAP_SYNC_HEADERS_ONLY : LB_IMAP_SYNC_NONE,
-                                  NULL, imap_done_cb, job);
+          if (state.progress)
+            g_signal_connect (job->sync, "progress", G_CALLBACK (imap_progress_cb), job);
+          lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync), state.flags, NULL, imap_done_cb, job);
         }
       else
         {
           job->sync = G_OBJECT (lb_pop3_sync_new (job->account, writer));
+          if (state.progress)
+            g_signal_connect (job->sync, "progress", G_CALLBACK (pop3_progress_cb), job);
           lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
         }
     }
@@ -273,6 +343,8 @@ lbctl_sync (int    argc,
       g_unix_signal_add (SIGTERM, stop_cb, NULL);
       while (state.running > 0)
         g_main_context_iteration (NULL, TRUE);
+      if (state.progress)
+        g_printerr ("\r\033[K");
       for (guint i = 0; i < jobs->len; i++)
         {
           Job *job = g_ptr_array_index (jobs, i);
@@ -285,7 +357,10 @@ lbctl_sync (int    argc,
             }
         }
       fflush (stdout);
+      guint poll = g_timeout_add_seconds (poll_seconds, poll_cb, jobs);
+
       g_main_loop_run (state.loop);
+      g_source_remove (poll);
       for (guint i = 0; i < jobs->len; i++)
         {
           Job *job = g_ptr_array_index (jobs, i);
@@ -297,6 +372,8 @@ lbctl_sync (int    argc,
   else if (state.running > 0)
     {
       g_main_loop_run (state.loop);
+      if (state.progress)
+        g_printerr ("\r\033[K");
       for (guint i = 0; i < jobs->len; i++)
         print_job (g_ptr_array_index (jobs, i));
     }

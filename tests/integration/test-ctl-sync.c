@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 
 #include "lb-test-sync.h"
@@ -389,6 +390,66 @@ test_crash_steps (void)
     }
 }
 
+typedef struct
+{
+  const char *dir;
+  guint n;
+} Arrival;
+
+static gboolean
+arrived (gpointer data)
+{
+  Arrival *a = data;
+  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM messages WHERE message_id = "
+                                          "'cli-%u@example.org'", a->n);
+  gint64 found = 0;
+
+  return lb_test_store_try_query_int (a->dir, sql, &found) && found > 0;
+}
+
+/* The watcher dies with the test, even when an assertion ends the test first. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* sync --watch: new mail reaches the store through IDLE without another command, and
+ * SIGTERM ends it cleanly. */
+static void
+test_watch (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lb-ctl-watch-XXXXXX", &error);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  Arrival first = { dir, 201 }, pushed = { dir, 202 };
+  gint64 start;
+
+  clean_server ("alice@example.test");
+  seed ("alice@example.test", "INBOX", 200);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, ctl_path, "--config-dir", config_dir,
+                                      "--data-dir", dir, "sync", "work", "--watch", NULL);
+  g_assert_no_error (error);
+  /* The first message may race the watcher's own login: it is given time. The second is
+   * timed from its delivery. */
+  g_assert_true (lb_test_wait_until (arrived, &(Arrival) { dir, 200 }, 30000));
+  seed ("alice@example.test", "INBOX", 201);
+  g_assert_true (lb_test_wait_until (arrived, &first, 30000));
+  start = g_get_monotonic_time ();
+  seed ("alice@example.test", "INBOX", 202);
+  g_assert_true (lb_test_wait_until (arrived, &pushed, 2000));
+  g_test_message ("pushed through letterbox-ctl sync --watch in %.0f ms",
+                  (g_get_monotonic_time () - start) / 1000.0);
+  g_subprocess_send_signal (proc, SIGTERM);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
+  lb_test_remove_tree (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -410,6 +471,7 @@ main (int   argc,
   g_test_add_func ("/ctl-sync/two-accounts", test_two_accounts);
   g_test_add_func ("/ctl-sync/wrong-password", test_wrong_password);
   g_test_add_func ("/ctl-sync/crash-steps", test_crash_steps);
+  g_test_add_func ("/ctl-sync/watch", test_watch);
   status = g_test_run ();
 
   lb_test_remove_tree (config_dir);
