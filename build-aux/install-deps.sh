@@ -6,7 +6,8 @@
 # finds nothing missing, and returns in well under a second without touching the network.
 #
 #   build-aux/install-deps.sh          build + run dependencies
-#   build-aux/install-deps.sh --test   also the test fixtures (Dovecot, Postfix, Xvfb, keyring)
+#   build-aux/install-deps.sh --test   also the test fixtures (Dovecot, Postfix, dnsmasq, Xvfb,
+#                                      keyring)
 #   build-aux/install-deps.sh --bench  also the peers the benchmarks run (mbsync, fetchmail…)
 set -euo pipefail
 
@@ -30,6 +31,8 @@ test_pkgs=(
   notmuch
   # groff checks the letterbox-ctl manual page (check-manpage)
   groff-base
+  # dnsmasq serves the SRV records of the autoconfig tests (no daemon is started)
+  dnsmasq-base
 )
 
 # Peers the benchmarks compare against (bench/README.md).

@@ -9,6 +9,7 @@
 
 #include "imap/lb-imap-session.h"
 #include "lb-account.h"
+#include "lb-autoconfig.h"
 #include "lb-connection.h"
 #include "lbctl-commands.h"
 #include "lbctl-json.h"
@@ -141,6 +142,7 @@ static char *add_smtp;
 static char *add_password_command;
 static char *add_ca_file;
 static char *add_fingerprint;
+static gboolean add_autoconfig;
 
 static const GOptionEntry add_entries[] = {
   { "email", 0, 0, G_OPTION_ARG_STRING, &add_email, N_("The e-mail address"), N_("ADDRESS") },
@@ -158,6 +160,9 @@ static const GOptionEntry add_entries[] = {
     N_("Trust only certificates from this CA file"), N_("FILE") },
   { "trust-fingerprint", 0, 0, G_OPTION_ARG_STRING, &add_fingerprint,
     N_("Trust the one certificate with this SHA-256 fingerprint"), N_("SHA256") },
+  { "autoconfig", 0, 0, G_OPTION_ARG_NONE, &add_autoconfig,
+    N_("Find the servers from the address: the provider's autoconfig file, DNS SRV "
+       "records, then probing"), NULL },
   { NULL }
 };
 
@@ -183,6 +188,110 @@ parse_server (const char        *url,
   return g_steal_pointer (&server);
 }
 
+/* The servers found for --autoconfig: the first of each direction that has TLS or
+ * STARTTLS (RFC 8314: nothing set up automatically goes without it). Says on stderr
+ * where they came from. Returns an exit status. */
+static int
+autoconfig_servers (LbAccount   *account,
+                    const char  *address,
+                    const char  *ca_file,
+                    const char  *fingerprint)
+{
+  const char *probe_hosts = g_getenv ("LETTERBOX_AUTOCONFIG_PROBE_HOSTS");
+  g_auto(GStrv) probe_host_list = probe_hosts != NULL ? g_strsplit (probe_hosts, ",", -1)
+                                                      : NULL;
+  LbAutoconfigOptions options = {
+    .ca_file = ca_file,
+    .trusted_fingerprint = fingerprint,
+    /* Testing aids, documented as such in letterbox-ctl(1). */
+    .base_url_override = g_getenv ("LETTERBOX_AUTOCONFIG_URL"),
+    .nameserver = g_getenv ("LETTERBOX_AUTOCONFIG_DNS"),
+    .probe_hosts = (const char * const *) probe_host_list,
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbAutoconfig) config = NULL;
+  g_autofree char *domain = NULL;
+  g_autofree char *dotted_domain = NULL;
+  LbctlWait wait;
+
+  if (ca_file != NULL)
+    {
+      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (ca_file, &error);
+
+      if (database == NULL)
+        {
+          lbctl_error (_("--ca-file %s: %s"), ca_file, error->message);
+          return LBCTL_EXIT_IO;
+        }
+    }
+
+  lbctl_wait_init (&wait);
+  lb_autoconfig_discover_async (address, &options, NULL, lbctl_wait_cb, &wait);
+  config = lb_autoconfig_discover_finish (lbctl_wait_run (&wait), &error);
+  lbctl_wait_clear (&wait);
+  if (config == NULL)
+    return lbctl_fail (error);
+
+  for (guint i = 0; i < config->incoming->len && account->incoming == NULL; i++)
+    {
+      const LbAccountServer *server = g_ptr_array_index (config->incoming, i);
+
+      if (server->security != LB_NET_SECURITY_NONE)
+        account->incoming = lb_account_server_copy (server);
+    }
+  for (guint i = 0; i < config->outgoing->len && account->outgoing == NULL; i++)
+    {
+      const LbAccountServer *server = g_ptr_array_index (config->outgoing, i);
+
+      if (server->security != LB_NET_SECURITY_NONE)
+        account->outgoing = lb_account_server_copy (server);
+    }
+  if (account->incoming == NULL)
+    {
+      lbctl_error (_("the settings found for %s offer no encrypted connection to receive "
+                     "mail; give --imap or --pop3 yourself"), address);
+      return LBCTL_EXIT_NOT_FOUND;
+    }
+
+  switch (config->method)
+    {
+    case LB_AUTOCONFIG_METHOD_FILE:
+      g_printerr (_("Found the servers for %s in the autoconfig file at %s\n"), address,
+                  config->source);
+      break;
+    case LB_AUTOCONFIG_METHOD_SRV:
+      g_printerr (_("Found the servers for %s from DNS SRV records\n"), address);
+      break;
+    case LB_AUTOCONFIG_METHOD_PROBE:
+    case LB_AUTOCONFIG_METHOD_DOCUMENT:
+    default:
+      g_printerr (_("Found the servers for %s by probing\n"), address);
+      break;
+    }
+  lb_autoconfig_split_address (address, NULL, &domain, NULL);
+  dotted_domain = g_strconcat (".", domain, NULL);
+  for (guint i = 0; i < 2; i++)
+    {
+      const LbAccountServer *server = i == 0 ? account->incoming : account->outgoing;
+      g_autofree char *url = NULL;
+      g_autofree char *host = NULL;
+
+      if (server == NULL)
+        continue;
+      url = server_url (server);
+      g_printerr ("  %s %s\n", i == 0 ? "incoming" : "outgoing", url);
+      /* RFC 6186 §6: DNS is not authenticated; a target outside the address's domain is
+       * the user's to accept. */
+      host = g_ascii_strdown (server->host, -1);
+      if (config->method == LB_AUTOCONFIG_METHOD_SRV && domain != NULL &&
+          strcmp (host, domain) != 0 && !g_str_has_suffix (host, dotted_domain))
+        g_printerr (_("  note: %s is not in the domain %s; the DNS said so, unverified. "
+                      "Remove the account if you do not trust that server.\n"),
+                    server->host, domain);
+    }
+  return LBCTL_EXIT_OK;
+}
+
 static int
 account_add (int    argc,
              char **argv)
@@ -192,7 +301,8 @@ account_add (int    argc,
   g_autoptr(GError) error = NULL;
   const char *id;
 
-  if (!parse_options (&argc, &argv, N_("NAME --email ADDRESS (--imap URL | --pop3 URL) …"),
+  if (!parse_options (&argc, &argv,
+                      N_("NAME --email ADDRESS (--imap URL | --pop3 URL | --autoconfig) …"),
                       add_entries))
     return LBCTL_EXIT_USAGE;
   if (argc != 2)
@@ -206,9 +316,14 @@ account_add (int    argc,
       usage_error (_("account add needs --email"));
       return LBCTL_EXIT_USAGE;
     }
-  if ((add_imap == NULL) == (add_pop3 == NULL))
+  if (add_autoconfig && (add_imap != NULL || add_pop3 != NULL || add_smtp != NULL))
     {
-      usage_error (_("account add needs exactly one of --imap and --pop3"));
+      usage_error (_("--autoconfig finds the servers: it excludes --imap, --pop3 and --smtp"));
+      return LBCTL_EXIT_USAGE;
+    }
+  if (!add_autoconfig && (add_imap == NULL) == (add_pop3 == NULL))
+    {
+      usage_error (_("account add needs exactly one of --imap, --pop3 and --autoconfig"));
       return LBCTL_EXIT_USAGE;
     }
   if (add_ca_file != NULL && add_fingerprint != NULL)
@@ -220,16 +335,42 @@ account_add (int    argc,
   account = lb_account_new (id);
   account->display_name = g_strdup (add_display_name);
   lb_account_add_identity (account, add_display_name, add_email);
-  account->incoming = add_imap != NULL
-    ? parse_server (add_imap, LB_ACCOUNT_PROTOCOL_IMAP, "imap")
-    : parse_server (add_pop3, LB_ACCOUNT_PROTOCOL_POP3, "pop3");
-  if (account->incoming == NULL)
-    return LBCTL_EXIT_USAGE;
-  if (add_smtp != NULL)
+  if (add_autoconfig)
     {
-      account->outgoing = parse_server (add_smtp, LB_ACCOUNT_PROTOCOL_SMTP, "smtp");
-      if (account->outgoing == NULL)
+      int status;
+
+      /* Before the network: a bad name or an account that exists needs no search. */
+      if (!lb_account_id_is_valid (id))
+        {
+          lbctl_error (_("“%s” is not a valid account name (letters, digits, “.”, “_”, “-”; "
+                         "not starting with “.”)"), id);
+          return LBCTL_EXIT_USAGE;
+        }
+      existing = lb_account_load (id, &error);
+      if (existing != NULL ||
+          !g_error_matches (error, LB_ACCOUNT_ERROR, LB_ACCOUNT_ERROR_NOT_FOUND))
+        {
+          lbctl_error (_("the account “%s” already exists"), id);
+          return LBCTL_EXIT_NOT_FOUND;
+        }
+      g_clear_error (&error);
+      status = autoconfig_servers (account, add_email, add_ca_file, add_fingerprint);
+      if (status != LBCTL_EXIT_OK)
+        return status;
+    }
+  else
+    {
+      account->incoming = add_imap != NULL
+        ? parse_server (add_imap, LB_ACCOUNT_PROTOCOL_IMAP, "imap")
+        : parse_server (add_pop3, LB_ACCOUNT_PROTOCOL_POP3, "pop3");
+      if (account->incoming == NULL)
         return LBCTL_EXIT_USAGE;
+      if (add_smtp != NULL)
+        {
+          account->outgoing = parse_server (add_smtp, LB_ACCOUNT_PROTOCOL_SMTP, "smtp");
+          if (account->outgoing == NULL)
+            return LBCTL_EXIT_USAGE;
+        }
     }
   if (add_password_command != NULL)
     {
@@ -581,6 +722,9 @@ print_account_usage (FILE *out)
   fprintf (out, "  %s\n", _("add NAME --email ADDRESS (--imap URL | --pop3 URL) [--smtp URL] "
                             "[--display-name TEXT] [--password-command CMD] "
                             "[--ca-file FILE | --trust-fingerprint SHA256]"));
+  fprintf (out, "  %s\n", _("add NAME --email ADDRESS --autoconfig [--display-name TEXT] "
+                            "[--password-command CMD] [--ca-file FILE | --trust-fingerprint "
+                            "SHA256]"));
   fprintf (out, "  %s\n", _("list                  the account names, or with --json their "
                             "details"));
   fprintf (out, "  %s\n", _("show NAME             the account's settings (never a password)"));
@@ -589,9 +733,14 @@ print_account_usage (FILE *out)
   fprintf (out, "\n%s\n", _("URLs: imaps://user@host:993, imap://… (STARTTLS), pop3s://…, "
                             "pop3://… (STARTTLS), smtps://…:465, smtp://…:587 (STARTTLS); "
                             "the user defaults to the e-mail address."));
+  fprintf (out, "%s\n", _("--autoconfig finds the servers from the address: its provider's "
+                          "autoconfig file, then DNS SRV records (RFC 6186), then probing "
+                          "the usual host names; where they came from goes to stderr."));
   fprintf (out, "%s\n", _("Exit status: 0 success, 1 failure, 2 wrong usage or invalid "
-                          "input, 4 a connection, TLS or login failed, 5 a file could not be "
-                          "read or written, 6 no such account or it already exists."));
+                          "input, 4 a connection, TLS or login failed (or, for --autoconfig, "
+                          "the servers found did not answer or sent unusable settings), 5 a "
+                          "file could not be read or written, 6 no such account or it "
+                          "already exists, or --autoconfig found nothing usable."));
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include "imap/lb-imap-session.h"
 #include "lb-account.h"
+#include "lb-autoconfig.h"
 #include "lb-connection.h"
 #include "lb-sasl.h"
 #include "lb-search-query.h"
@@ -89,6 +90,24 @@ lbctl_exit_status (const GError *error)
       case LB_ACCOUNT_ERROR_PASSWORD:
       default:
         return LBCTL_EXIT_FAILURE;
+      }
+
+  /* Settings looked up from an address (account add --autoconfig): none found is "no
+   * such thing"; servers that did not answer or sent a bad document are the server's. */
+  if (error->domain == LB_AUTOCONFIG_ERROR)
+    switch ((LbAutoconfigError) error->code)
+      {
+      case LB_AUTOCONFIG_ERROR_ADDRESS:
+      case LB_AUTOCONFIG_ERROR_OPTION:
+        return LBCTL_EXIT_USAGE;
+      case LB_AUTOCONFIG_ERROR_NOT_FOUND:
+        return LBCTL_EXIT_NOT_FOUND;
+      case LB_AUTOCONFIG_ERROR_UNREACHABLE:
+      case LB_AUTOCONFIG_ERROR_PARSE:
+      case LB_AUTOCONFIG_ERROR_TOO_BIG:
+      case LB_AUTOCONFIG_ERROR_EMPTY:
+      default:
+        return LBCTL_EXIT_SERVER;
       }
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -7,7 +7,8 @@
 #include "lb-test-util.h"
 
 /* `letterbox-ctl account …` as a script runs it: the built binary (LB_CTL_PATH) with
- * --config-dir, against the Dovecot/Postfix fixture. */
+ * --config-dir, against the Dovecot/Postfix fixture; `add --autoconfig` finds it through
+ * an autoconfig file from python3's http.server or SRV records from dnsmasq. */
 
 static LbTestServers *servers;
 static const char *ctl_path;
@@ -30,32 +31,57 @@ result_clear (Result *r)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Result, result_clear)
 
 static void
-run_ctl (Result *r,
-         ...)
+run_ctl_va (Result             *r,
+            const char * const *env,
+            va_list             ap)
 {
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   const char *arg;
-  va_list ap;
 
   g_ptr_array_add (argv, (char *) ctl_path);
   g_ptr_array_add (argv, (char *) "--config-dir");
   g_ptr_array_add (argv, config_dir);
-  va_start (ap, r);
   while ((arg = va_arg (ap, const char *)) != NULL)
     g_ptr_array_add (argv, (char *) arg);
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+    g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &r->out, &r->err, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_get_if_exited (proc));
   r->status = g_subprocess_get_exit_status (proc);
+}
+
+static void
+run_ctl (Result *r,
+         ...)
+{
+  va_list ap;
+
+  va_start (ap, r);
+  run_ctl_va (r, NULL, ap);
+  va_end (ap);
+}
+
+/* With environment variables: @env is NAME, VALUE, … NULL. */
+static void
+run_ctl_env (Result             *r,
+             const char * const *env,
+             ...)
+{
+  va_list ap;
+
+  va_start (ap, env);
+  run_ctl_va (r, env, ap);
+  va_end (ap);
 }
 
 /* Exactly one line, ending in a newline. */
@@ -325,6 +351,251 @@ test_untrusted_certificate (void)
   }
 }
 
+/* ---- account add --autoconfig ------------------------------------------------------- */
+
+static char *
+fixture_autoconfig (void)
+{
+  return g_strdup_printf (
+    "<?xml version=\"1.0\"?>\n<clientConfig version=\"1.1\">\n"
+    " <emailProvider id=\"example.test\">\n  <domain>example.test</domain>\n"
+    "  <incomingServer type=\"imap\"><hostname>%s</hostname><port>%u</port>"
+    "<socketType>SSL</socketType><username>%%EMAILADDRESS%%</username>"
+    "<authentication>password-cleartext</authentication></incomingServer>\n"
+    "  <outgoingServer type=\"smtp\"><hostname>%s</hostname><port>%u</port>"
+    "<socketType>SSL</socketType><username>%%EMAILADDRESS%%</username>"
+    "<authentication>password-cleartext</authentication></outgoingServer>\n"
+    " </emailProvider>\n</clientConfig>\n",
+    servers->host, (guint) servers->imaps_port, servers->host,
+    (guint) servers->submissions_port);
+}
+
+/* After an account was added from what autoconfig found: show has the fixture's
+ * IMAPS and submissions servers, test logs in to both, remove. */
+static void
+check_fixture_account (const char *name)
+{
+  g_autofree char *imaps = url ("imaps", servers->imaps_port);
+  g_autofree char *smtps = url ("smtps", servers->submissions_port);
+
+  {
+    g_auto(Result) r = { 0 };
+    g_autofree char *incoming = g_strdup_printf ("\"incoming\": \"%s\"", imaps);
+    g_autofree char *outgoing = g_strdup_printf ("\"outgoing\": \"%s\"", smtps);
+
+    run_ctl (&r, "account", "show", name, "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, incoming));
+    g_assert_nonnull (strstr (r.out, outgoing));
+    g_assert_nonnull (strstr (r.out, "\"email\": \"alice@example.test\""));
+    g_assert_nonnull (strstr (r.out, "\"incoming_user\": \"alice@example.test\""));
+    g_assert_nonnull (strstr (r.out, "\"password_source\": \"command\""));
+    g_assert_nonnull (strstr (r.out, servers->ca_file));
+  }
+  {
+    g_auto(Result) r = { 0 };
+    g_autofree char *expected = g_strdup_printf ("incoming %s: ok\noutgoing %s: ok\n", imaps,
+                                                 smtps);
+
+    run_ctl (&r, "account", "test", name, NULL);
+    g_assert_cmpstr (r.err, ==, "");
+    g_assert_cmpstr (r.out, ==, expected);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (&r, "account", "remove", name, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+}
+
+static void
+test_autoconfig_file (void)
+{
+  g_autoptr(GError) error = NULL;
+  LbTestWeb *web = lb_test_web_start (&error);
+  g_autofree char *xml = fixture_autoconfig ();
+  g_autofree char *found = NULL;
+
+  g_assert_no_error (error);
+  lb_test_web_write (web, "mail/config-v1.1.xml", xml);
+  found = g_strdup_printf ("Found the servers for alice@example.test in the autoconfig file at "
+                           "%s/mail/config-v1.1.xml?emailaddress=alice%%40example.test\n",
+                           web->base_url);
+  {
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url, NULL };
+    g_auto(Result) r = { 0 };
+
+    run_ctl_env (&r, env, "account", "add", "work", "--email", "alice@example.test",
+                 "--autoconfig", "--password-command", "echo alice-password",
+                 "--ca-file", servers->ca_file, NULL);
+    g_test_message ("stderr: %s", r.err);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.err, found));
+    g_assert_nonnull (strstr (r.err, "incoming imaps://"));
+    g_assert_cmpstr (r.out, ==, "Added the account “work”.\n");
+  }
+  check_fixture_account ("work");
+  lb_test_web_stop (web);
+}
+
+static void
+test_autoconfig_srv (void)
+{
+  g_autoptr(GError) error = NULL;
+  LbTestWeb *web = lb_test_web_start (&error);
+  g_autofree char *imaps = g_strdup_printf ("srv-host=_imaps._tcp.example.test,%s,%u,0,0",
+                                            servers->host, (guint) servers->imaps_port);
+  g_autofree char *submissions = g_strdup_printf (
+    "srv-host=_submissions._tcp.example.test,%s,%u,0,0", servers->host,
+    (guint) servers->submissions_port);
+  const char *records[] = { imaps, submissions, NULL };
+  LbTestDns *dns = NULL;
+
+  g_assert_no_error (error);
+  dns = lb_test_dns_start (records, &error);
+  g_assert_no_error (error);
+  {
+    /* No autoconfig file (404s): the SRV records. */
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url,
+                          "LETTERBOX_AUTOCONFIG_DNS", dns->nameserver, NULL };
+    g_auto(Result) r = { 0 };
+
+    run_ctl_env (&r, env, "account", "add", "srv", "--email", "alice@example.test",
+                 "--autoconfig", "--password-command", "echo alice-password",
+                 "--ca-file", servers->ca_file, NULL);
+    g_test_message ("stderr: %s", r.err);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.err, "Found the servers for alice@example.test from "
+                                            "DNS SRV records\n"));
+    /* RFC 6186 §6: a target outside the domain is pointed out. */
+    g_assert_nonnull (strstr (r.err, "is not in the domain example.test"));
+  }
+  check_fixture_account ("srv");
+  lb_test_dns_stop (dns);
+  lb_test_web_stop (web);
+}
+
+static void
+test_autoconfig_errors (void)
+{
+  g_autoptr(GError) error = NULL;
+  LbTestWeb *web = lb_test_web_start (&error);
+  guint16 closed = lb_test_free_port ();
+  g_autofree char *dead = g_strdup_printf ("srv-host=_imaps._tcp.example.test,127.0.0.1,%u,0,0",
+                                           (guint) closed);
+  const char *no_records[] = { NULL };
+  const char *dead_records[] = { dead, NULL };
+  LbTestDns *empty = NULL;
+  LbTestDns *unreachable = NULL;
+
+  g_assert_no_error (error);
+  empty = lb_test_dns_start (no_records, &error);
+  g_assert_no_error (error);
+  unreachable = lb_test_dns_start (dead_records, &error);
+  g_assert_no_error (error);
+
+  /* Nothing anywhere: 6, the problems of every step on one line. The probe goes to an
+   * address on loopback where no mail server listens. */
+  {
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url,
+                          "LETTERBOX_AUTOCONFIG_DNS", empty->nameserver,
+                          "LETTERBOX_AUTOCONFIG_PROBE_HOSTS", "127.0.0.4", NULL };
+    g_auto(Result) r = { 0 };
+
+    run_ctl_env (&r, env, "account", "add", "none", "--email", "alice@example.test",
+                 "--autoconfig", NULL);
+    g_test_message ("stderr: %s", r.err);
+    g_assert_cmpint (r.status, ==, 6);
+    assert_one_line (r.err);
+    g_assert_true (g_str_has_prefix (r.err, "letterbox-ctl: No settings were found for "));
+    g_assert_nonnull (strstr (r.err, "404"));
+  }
+  /* SRV records naming a server that does not answer: 4. */
+  {
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url,
+                          "LETTERBOX_AUTOCONFIG_DNS", unreachable->nameserver,
+                          "LETTERBOX_AUTOCONFIG_PROBE_HOSTS", "127.0.0.4", NULL };
+    g_auto(Result) r = { 0 };
+    g_autofree char *where = g_strdup_printf ("127.0.0.1:%u", (guint) closed);
+
+    run_ctl_env (&r, env, "account", "add", "none", "--email", "alice@example.test",
+                 "--autoconfig", NULL);
+    g_test_message ("stderr: %s", r.err);
+    g_assert_cmpint (r.status, ==, 4);
+    assert_one_line (r.err);
+    g_assert_nonnull (strstr (r.err, where));
+  }
+  /* A broken autoconfig file and nothing else: 4, naming the file. */
+  {
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url,
+                          "LETTERBOX_AUTOCONFIG_DNS", empty->nameserver,
+                          "LETTERBOX_AUTOCONFIG_PROBE_HOSTS", "127.0.0.4", NULL };
+    g_auto(Result) r = { 0 };
+
+    lb_test_web_write (web, "mail/config-v1.1.xml", "<clientConfig><emailProvider>");
+    run_ctl_env (&r, env, "account", "add", "none", "--email", "alice@example.test",
+                 "--autoconfig", NULL);
+    lb_test_web_remove (web, "mail/config-v1.1.xml");
+    g_assert_cmpint (r.status, ==, 4);
+    assert_one_line (r.err);
+    g_assert_nonnull (strstr (r.err, "/mail/config-v1.1.xml"));
+  }
+  /* Wrong usage and input: 2; an unreadable CA file: 5; an existing account: 6 — all
+   * before any lookup. */
+  {
+    g_auto(Result) r = { 0 };
+    g_autofree char *imaps = url ("imaps", servers->imaps_port);
+
+    run_ctl (&r, "account", "add", "none", "--email", "alice@example.test", "--autoconfig",
+             "--imap", imaps, NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    assert_one_line (r.err);
+  }
+  {
+    const char *env[] = { "LETTERBOX_AUTOCONFIG_URL", web->base_url, NULL };
+    g_auto(Result) r = { 0 };
+
+    run_ctl_env (&r, env, "account", "add", "none", "--email", "not an address",
+                 "--autoconfig", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    assert_one_line (r.err);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (&r, "account", "add", "none", "--email", "alice@example.test", "--autoconfig",
+             "--ca-file", "/nonexistent/ca.pem", NULL);
+    g_assert_cmpint (r.status, ==, 5);
+    assert_one_line (r.err);
+    g_assert_nonnull (strstr (r.err, "/nonexistent/ca.pem"));
+  }
+  {
+    g_auto(Result) r = { 0 };
+    g_auto(Result) exists = { 0 };
+
+    add_alice ("taken", "echo alice-password");
+    run_ctl (&exists, "account", "add", "taken", "--email", "alice@example.test",
+             "--autoconfig", NULL);
+    g_assert_cmpint (exists.status, ==, 6);
+    assert_one_line (exists.err);
+    g_assert_nonnull (strstr (exists.err, "already exists"));
+    run_ctl (&r, "account", "remove", "taken", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (&r, "account", "list", NULL);
+    g_assert_cmpstr (r.out, ==, "");
+  }
+
+  lb_test_dns_stop (unreachable);
+  lb_test_dns_stop (empty);
+  lb_test_web_stop (web);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -346,6 +617,9 @@ main (int   argc,
   g_test_add_func ("/ctl/account/wrong-password", test_wrong_password);
   g_test_add_func ("/ctl/account/pop3s", test_pop3s);
   g_test_add_func ("/ctl/account/untrusted-certificate", test_untrusted_certificate);
+  g_test_add_func ("/ctl/account/autoconfig/file", test_autoconfig_file);
+  g_test_add_func ("/ctl/account/autoconfig/srv", test_autoconfig_srv);
+  g_test_add_func ("/ctl/account/autoconfig/errors", test_autoconfig_errors);
 
   status = g_test_run ();
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Finding server settings from an e-mail address: Thunderbird autoconfig documents over
  * HTTP(S) with libsoup, and, as a last resort, probing the usual host names and ports for
- * a greeting. The document parser is in lb-autoconfig-parser.c. */
+ * a greeting; lb_autoconfig_discover_async() runs them in turn with the RFC 6186 SRV
+ * lookup of lb-autoconfig-srv.c between them. The document parser is in
+ * lb-autoconfig-parser.c. */
 #define G_LOG_DOMAIN "lb-accounts"
 
 #include "config.h"
@@ -10,34 +12,26 @@
 #include <libsoup/soup.h>
 #include <string.h>
 
-#include "lb-autoconfig.h"
+#include "lb-autoconfig-private.h"
 #include "lb-connection.h"
 
 #define MAX_REDIRECTS 3
 #define DEFAULT_TIMEOUT 10
 #define GREETING_MAX 512
 
-typedef struct
+void
+lb_autoconfig_opts_clear (LbAutoconfigOpts *o)
 {
-  gboolean allow_insecure;
-  char *base_url_override;
-  char *ca_file;
-  guint timeout;
-  GStrv probe_hosts;
-  LbAutoconfigPorts probe_ports;
-} Options;
-
-static void
-options_clear (Options *o)
-{
-  g_free (o->base_url_override);
-  g_free (o->ca_file);
-  g_strfreev (o->probe_hosts);
+  g_clear_pointer (&o->base_url_override, g_free);
+  g_clear_pointer (&o->ca_file, g_free);
+  g_clear_pointer (&o->probe_hosts, g_strfreev);
+  g_clear_pointer (&o->nameserver, g_free);
+  g_clear_pointer (&o->trusted_fingerprint, g_free);
 }
 
-static void
-options_copy (Options                   *o,
-              const LbAutoconfigOptions *from)
+void
+lb_autoconfig_opts_init (LbAutoconfigOpts          *o,
+                         const LbAutoconfigOptions *from)
 {
   memset (o, 0, sizeof *o);
   o->timeout = DEFAULT_TIMEOUT;
@@ -50,13 +44,31 @@ options_copy (Options                   *o,
     o->timeout = from->timeout_seconds;
   o->probe_hosts = g_strdupv ((GStrv) from->probe_hosts);
   o->probe_ports = from->probe_ports;
+  o->nameserver = g_strdup (from->nameserver);
+  o->trusted_fingerprint = g_strdup (from->trusted_fingerprint);
+}
+
+/* The public struct pointing into @o, to hand the options on to another step. */
+void
+lb_autoconfig_opts_view (const LbAutoconfigOpts *o,
+                         LbAutoconfigOptions    *view)
+{
+  memset (view, 0, sizeof *view);
+  view->allow_insecure = o->allow_insecure;
+  view->base_url_override = o->base_url_override;
+  view->ca_file = o->ca_file;
+  view->timeout_seconds = o->timeout;
+  view->probe_hosts = (const char * const *) o->probe_hosts;
+  view->probe_ports = o->probe_ports;
+  view->nameserver = o->nameserver;
+  view->trusted_fingerprint = o->trusted_fingerprint;
 }
 
 /* ---- lookup ---------------------------------------------------------------------- */
 
 typedef struct
 {
-  Options options;
+  LbAutoconfigOpts options;
   char *address;
   GPtrArray *urls;
   guint index;
@@ -73,7 +85,7 @@ typedef struct
 static void
 lookup_free (Lookup *l)
 {
-  options_clear (&l->options);
+  lb_autoconfig_opts_clear (&l->options);
   g_free (l->address);
   g_ptr_array_unref (l->urls);
   g_free (l->url);
@@ -172,6 +184,7 @@ body_read_cb (GObject      *source,
       return;
     }
   config->source = g_strdup (l->url);
+  config->method = LB_AUTOCONFIG_METHOD_FILE;
   g_task_return_pointer (task, g_steal_pointer (&config), (GDestroyNotify) lb_autoconfig_free);
   g_object_unref (task);
 }
@@ -295,7 +308,7 @@ lb_autoconfig_lookup_async (const char                *address,
 
   g_task_set_source_tag (task, lb_autoconfig_lookup_async);
   g_task_set_task_data (task, l, (GDestroyNotify) lookup_free);
-  options_copy (&l->options, options);
+  lb_autoconfig_opts_init (&l->options, options);
   l->address = g_strdup (address);
   l->urls = g_ptr_array_new_with_free_func (g_free);
 
@@ -371,26 +384,35 @@ lb_autoconfig_lookup_finish (GAsyncResult  *result,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-/* ---- probe ----------------------------------------------------------------------- */
+/* ---- checking servers for a greeting (probe, SRV) --------------------------------- */
 
-typedef struct
+LbAutoconfigCandidate *
+lb_autoconfig_candidate_new (LbAccountProtocol protocol,
+                             LbNetSecurity     security,
+                             const char       *host,
+                             guint16           port)
 {
-  LbAccountProtocol protocol;
-  LbNetSecurity security;
-  char *host;
-  guint16 port;
-} Candidate;
+  LbAutoconfigCandidate *c = g_new0 (LbAutoconfigCandidate, 1);
 
-static void
-candidate_free (Candidate *c)
+  c->protocol = protocol;
+  c->security = security;
+  c->host = g_strdup (host);
+  c->port = port;
+  return c;
+}
+
+void
+lb_autoconfig_candidate_free (LbAutoconfigCandidate *c)
 {
+  if (c == NULL)
+    return;
   g_free (c->host);
   g_free (c);
 }
 
 typedef struct
 {
-  Options options;
+  LbAutoconfigOpts options;
   char *address;
   GPtrArray *candidates;
   guint index;
@@ -398,13 +420,15 @@ typedef struct
   LbConnection *conn;
   GString *greeting;
   LbAutoconfig *config;
+  LbAutoconfigError error_code;
+  char *failure;
   char *last_problem;
 } Probe;
 
 static void
 probe_free (Probe *p)
 {
-  options_clear (&p->options);
+  lb_autoconfig_opts_clear (&p->options);
   g_free (p->address);
   g_ptr_array_unref (p->candidates);
   if (p->conn != NULL)
@@ -413,6 +437,7 @@ probe_free (Probe *p)
   if (p->greeting != NULL)
     g_string_free (p->greeting, TRUE);
   lb_autoconfig_free (p->config);
+  g_free (p->failure);
   g_free (p->last_problem);
   g_free (p);
 }
@@ -424,11 +449,11 @@ probe_done_one (GTask      *task,
                 const char *problem)
 {
   Probe *p = g_task_get_task_data (task);
-  Candidate *c = g_ptr_array_index (p->candidates, p->index);
+  LbAutoconfigCandidate *c = g_ptr_array_index (p->candidates, p->index);
 
   if (problem != NULL)
     {
-      g_debug ("autoconfig: probing %s:%u: %s", c->host, (guint) c->port, problem);
+      g_debug ("autoconfig: checking %s:%u: %s", c->host, (guint) c->port, problem);
       g_free (p->last_problem);
       p->last_problem = g_strdup_printf ("%s:%u: %s", c->host, (guint) c->port, problem);
     }
@@ -474,7 +499,7 @@ greeting_cb (GObject      *source,
 {
   GTask *task = user_data;
   Probe *p = g_task_get_task_data (task);
-  Candidate *c = g_ptr_array_index (p->candidates, p->index);
+  LbAutoconfigCandidate *c = g_ptr_array_index (p->candidates, p->index);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = lb_connection_read_finish (LB_CONNECTION (source), result, &error);
   const char *eol;
@@ -530,7 +555,7 @@ probe_next (GTask *task)
 {
   Probe *p = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  Candidate *c;
+  LbAutoconfigCandidate *c;
 
   while (p->index < p->candidates->len)
     {
@@ -542,8 +567,8 @@ probe_next (GTask *task)
   if (p->index >= p->candidates->len)
     {
       if (p->config->incoming->len == 0 && p->config->outgoing->len == 0)
-        g_task_return_new_error (task, LB_AUTOCONFIG_ERROR, LB_AUTOCONFIG_ERROR_NOT_FOUND,
-                                 _("No mail server answered for “%s” (%s)"), p->address,
+        g_task_return_new_error (task, LB_AUTOCONFIG_ERROR, p->error_code, "%s (%s)",
+                                 p->failure,
                                  p->last_problem != NULL ? p->last_problem : "-");
       else
         g_task_return_pointer (task, g_steal_pointer (&p->config),
@@ -562,24 +587,70 @@ probe_next (GTask *task)
       g_object_unref (task);
       return;
     }
+  if (p->options.trusted_fingerprint != NULL)
+    lb_connection_set_trusted_fingerprint (p->conn, p->options.trusted_fingerprint);
   lb_connection_connect_async (p->conn, g_task_get_cancellable (task), connect_cb, task);
 }
 
+/* See lb-autoconfig-private.h. Takes @candidates. */
+void
+lb_autoconfig_verify_async (const char             *address,
+                            const LbAutoconfigOpts *opts,
+                            GPtrArray              *candidates,
+                            LbAutoconfigMethod      method,
+                            const char             *source,
+                            LbAutoconfigError       error_code,
+                            const char             *failure,
+                            GCancellable           *cancellable,
+                            GAsyncReadyCallback     callback,
+                            gpointer                user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  Probe *p = g_new0 (Probe, 1);
+  LbAutoconfigOptions view;
+
+  g_task_set_source_tag (task, lb_autoconfig_verify_async);
+  g_task_set_task_data (task, p, (GDestroyNotify) probe_free);
+  lb_autoconfig_opts_view (opts, &view);
+  lb_autoconfig_opts_init (&p->options, &view);
+  p->address = g_strdup (address);
+  p->candidates = candidates;
+  p->greeting = g_string_new (NULL);
+  p->config = g_new0 (LbAutoconfig, 1);
+  p->config->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_account_server_free);
+  p->config->outgoing = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_account_server_free);
+  p->config->source = g_strdup (source);
+  p->config->method = method;
+  p->error_code = error_code;
+  p->failure = g_strdup (failure);
+  probe_next (task);
+}
+
+LbAutoconfig *
+lb_autoconfig_verify_finish (GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 static void
-add_candidates (Probe             *p,
-                const char        *domain,
-                LbAccountProtocol  protocol,
-                const char        *prefix,
-                guint16            tls_port,
-                guint16            starttls_port)
+add_candidates (GPtrArray              *candidates,
+                const LbAutoconfigOpts *opts,
+                const char             *domain,
+                LbAccountProtocol       protocol,
+                const char             *prefix,
+                guint16                 tls_port,
+                guint16                 starttls_port)
 {
   const LbNetSecurity securities[] = { LB_NET_SECURITY_TLS, LB_NET_SECURITY_STARTTLS };
   const guint16 ports[] = { tls_port, starttls_port };
   g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func (g_free);
 
-  if (p->options.probe_hosts != NULL)
-    for (guint i = 0; p->options.probe_hosts[i] != NULL; i++)
-      g_ptr_array_add (hosts, g_strdup (p->options.probe_hosts[i]));
+  if (opts->probe_hosts != NULL)
+    for (guint i = 0; opts->probe_hosts[i] != NULL; i++)
+      g_ptr_array_add (hosts, g_strdup (opts->probe_hosts[i]));
   else
     {
       g_ptr_array_add (hosts, g_strdup_printf ("%s.%s", prefix, domain));
@@ -588,22 +659,16 @@ add_candidates (Probe             *p,
     }
   for (guint s = 0; s < G_N_ELEMENTS (securities); s++)
     for (guint h = 0; h < hosts->len; h++)
-      {
-        Candidate *c = g_new0 (Candidate, 1);
-
-        c->protocol = protocol;
-        c->security = securities[s];
-        c->host = g_strdup (g_ptr_array_index (hosts, h));
-        c->port = ports[s];
-        g_ptr_array_add (p->candidates, c);
-      }
+      g_ptr_array_add (candidates,
+                       lb_autoconfig_candidate_new (protocol, securities[s],
+                                                    g_ptr_array_index (hosts, h), ports[s]));
 }
 
 /**
  * lb_autoconfig_probe_async:
  * @address: the user's e-mail address
- * @options: (nullable): #LbAutoconfigOptions.probe_hosts, .probe_ports, .ca_file and
- *   .timeout_seconds apply
+ * @options: (nullable): #LbAutoconfigOptions.probe_hosts, .probe_ports, .ca_file,
+ *   .trusted_fingerprint and .timeout_seconds apply
  *
  * The last resort: tries imap.<domain>, mail.<domain> and <domain> on 993 (TLS), then
  * 143 (STARTTLS); pop3.… on 995, then 110; smtp.… on 465, then 587, with the
@@ -620,38 +685,32 @@ lb_autoconfig_probe_async (const char                *address,
                            GAsyncReadyCallback        callback,
                            gpointer                   user_data)
 {
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  Probe *p = g_new0 (Probe, 1);
+  g_auto(LbAutoconfigOpts) opts = { 0 };
   g_autofree char *domain = NULL;
+  g_autofree char *failure = NULL;
   GError *error = NULL;
+  GPtrArray *candidates;
   const LbAutoconfigPorts *ports;
 
-  g_task_set_source_tag (task, lb_autoconfig_probe_async);
-  g_task_set_task_data (task, p, (GDestroyNotify) probe_free);
-  options_copy (&p->options, options);
-  p->address = g_strdup (address);
-  p->candidates = g_ptr_array_new_with_free_func ((GDestroyNotify) candidate_free);
-  p->greeting = g_string_new (NULL);
-  p->config = g_new0 (LbAutoconfig, 1);
-  p->config->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_account_server_free);
-  p->config->outgoing = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_account_server_free);
-  p->config->source = g_strdup ("probe");
-
+  lb_autoconfig_opts_init (&opts, options);
   if (!lb_autoconfig_split_address (address, NULL, &domain, &error))
     {
-      g_task_return_error (task, error);
-      g_object_unref (task);
+      g_task_report_error (NULL, callback, user_data, lb_autoconfig_probe_async, error);
       return;
     }
-  ports = &p->options.probe_ports;
-  add_candidates (p, domain, LB_ACCOUNT_PROTOCOL_IMAP, "imap",
+  candidates = g_ptr_array_new_with_free_func ((GDestroyNotify) lb_autoconfig_candidate_free);
+  ports = &opts.probe_ports;
+  add_candidates (candidates, &opts, domain, LB_ACCOUNT_PROTOCOL_IMAP, "imap",
                   ports->imaps ? ports->imaps : 993, ports->imap ? ports->imap : 143);
-  add_candidates (p, domain, LB_ACCOUNT_PROTOCOL_POP3, "pop3",
+  add_candidates (candidates, &opts, domain, LB_ACCOUNT_PROTOCOL_POP3, "pop3",
                   ports->pop3s ? ports->pop3s : 995, ports->pop3 ? ports->pop3 : 110);
-  add_candidates (p, domain, LB_ACCOUNT_PROTOCOL_SMTP, "smtp",
+  add_candidates (candidates, &opts, domain, LB_ACCOUNT_PROTOCOL_SMTP, "smtp",
                   ports->smtps ? ports->smtps : 465,
                   ports->submission ? ports->submission : 587);
-  probe_next (task);
+  failure = g_strdup_printf (_("No mail server answered for “%s”"), address);
+  lb_autoconfig_verify_async (address, &opts, candidates, LB_AUTOCONFIG_METHOD_PROBE, "probe",
+                              LB_AUTOCONFIG_ERROR_NOT_FOUND, failure, cancellable, callback,
+                              user_data);
 }
 
 /**
@@ -664,6 +723,181 @@ lb_autoconfig_probe_async (const char                *address,
 LbAutoconfig *
 lb_autoconfig_probe_finish (GAsyncResult  *result,
                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- all steps ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  LbAutoconfigOpts options;
+  char *address;
+  GString *problems;
+  LbAutoconfigError error_code;
+} Discover;
+
+static void
+discover_free (Discover *d)
+{
+  lb_autoconfig_opts_clear (&d->options);
+  g_free (d->address);
+  g_string_free (d->problems, TRUE);
+  g_free (d);
+}
+
+/* A step's outcome. Returns TRUE when @task has been completed: with the settings found
+ * (a server to receive mail with, at least), or with an error that stops the search
+ * (cancelled, a bad address or option, an unreadable CA file). */
+static gboolean
+discover_step_done (GTask        *task,
+                    LbAutoconfig *config,
+                    GError       *error)
+{
+  Discover *d = g_task_get_task_data (task);
+
+  if (config != NULL && config->incoming->len > 0)
+    {
+      g_task_return_pointer (task, config, (GDestroyNotify) lb_autoconfig_free);
+      g_object_unref (task);
+      return TRUE;
+    }
+  if (error != NULL &&
+      (error->domain != LB_AUTOCONFIG_ERROR || error->code == LB_AUTOCONFIG_ERROR_ADDRESS ||
+       error->code == LB_AUTOCONFIG_ERROR_OPTION))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return TRUE;
+    }
+
+  if (d->problems->len > 0)
+    g_string_append (d->problems, "; ");
+  if (error != NULL)
+    {
+      g_string_append (d->problems, error->message);
+      /* The most telling kind: servers named but not answering, then a document
+       * found but unusable, then nothing at all. */
+      if (error->code == LB_AUTOCONFIG_ERROR_UNREACHABLE ||
+          (d->error_code == LB_AUTOCONFIG_ERROR_NOT_FOUND &&
+           error->code != LB_AUTOCONFIG_ERROR_NOT_FOUND))
+        d->error_code = error->code;
+      g_error_free (error);
+    }
+  else
+    {
+      if (config->method == LB_AUTOCONFIG_METHOD_FILE)
+        g_string_append_printf (d->problems,
+                                _("The autoconfig file at %s names no server to receive "
+                                  "mail from"), config->source);
+      else
+        g_string_append (d->problems, _("No server to receive mail from was found"));
+      lb_autoconfig_free (config);
+    }
+  return FALSE;
+}
+
+static void
+discover_probe_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  Discover *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  LbAutoconfig *config = lb_autoconfig_probe_finish (result, &error);
+
+  if (discover_step_done (task, config, error))
+    return;
+  g_task_return_new_error (task, LB_AUTOCONFIG_ERROR, d->error_code,
+                           _("No settings were found for “%s”: %s"), d->address,
+                           d->problems->str);
+  g_object_unref (task);
+}
+
+static void
+discover_srv_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Discover *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  LbAutoconfig *config = lb_autoconfig_srv_finish (result, &error);
+  LbAutoconfigOptions view;
+
+  if (discover_step_done (task, config, error))
+    return;
+  lb_autoconfig_opts_view (&d->options, &view);
+  lb_autoconfig_probe_async (d->address, &view, g_task_get_cancellable (task),
+                             discover_probe_cb, task);
+}
+
+static void
+discover_lookup_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  Discover *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  LbAutoconfig *config = lb_autoconfig_lookup_finish (result, &error);
+  LbAutoconfigOptions view;
+
+  if (discover_step_done (task, config, error))
+    return;
+  lb_autoconfig_opts_view (&d->options, &view);
+  lb_autoconfig_srv_async (d->address, &view, g_task_get_cancellable (task), discover_srv_cb,
+                           task);
+}
+
+/**
+ * lb_autoconfig_discover_async:
+ * @address: the user's e-mail address
+ * @options: (nullable): see #LbAutoconfigOptions; each step uses the fields it knows
+ *
+ * Every way Letterbox has, in order, until one gives a server to receive mail from: the
+ * provider's autoconfig file (lb_autoconfig_lookup_async()), the domain's SRV records
+ * (lb_autoconfig_srv_async()), then probing the usual host names
+ * (lb_autoconfig_probe_async()). #LbAutoconfig.method and .source say which one it was.
+ */
+void
+lb_autoconfig_discover_async (const char                *address,
+                              const LbAutoconfigOptions *options,
+                              GCancellable              *cancellable,
+                              GAsyncReadyCallback        callback,
+                              gpointer                   user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  Discover *d = g_new0 (Discover, 1);
+  LbAutoconfigOptions view;
+
+  g_task_set_source_tag (task, lb_autoconfig_discover_async);
+  g_task_set_task_data (task, d, (GDestroyNotify) discover_free);
+  lb_autoconfig_opts_init (&d->options, options);
+  d->address = g_strdup (address);
+  d->problems = g_string_new (NULL);
+  d->error_code = LB_AUTOCONFIG_ERROR_NOT_FOUND;
+
+  lb_autoconfig_opts_view (&d->options, &view);
+  lb_autoconfig_lookup_async (address, &view, cancellable, discover_lookup_cb, task);
+}
+
+/**
+ * lb_autoconfig_discover_finish:
+ *
+ * Returns: (transfer full): the settings, with at least one incoming server; or %NULL
+ *   with #LB_AUTOCONFIG_ERROR_ADDRESS, #LB_AUTOCONFIG_ERROR_OPTION, an error about the CA
+ *   file, #G_IO_ERROR_CANCELLED, or when every step failed an #LB_AUTOCONFIG_ERROR whose
+ *   message names each step's problem: UNREACHABLE when SRV records named servers that
+ *   did not answer, else PARSE/TOO_BIG/EMPTY for an autoconfig file found but unusable,
+ *   else NOT_FOUND
+ */
+LbAutoconfig *
+lb_autoconfig_discover_finish (GAsyncResult  *result,
+                               GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
 

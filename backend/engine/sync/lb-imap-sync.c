@@ -37,7 +37,8 @@
  * they see every write queued before them.
  */
 
-#define HEADER_CHUNK 1000
+#define HEADER_CHUNK 500
+#define HEADER_FETCHES 3
 #define BODY_CHUNK 100
 #define BODY_FETCHES 2
 #define FLAGS_CHUNK 5000
@@ -427,6 +428,14 @@ run_free (Run *run)
   g_free (run);
 }
 
+/* What the user calls the account: its display name, else its id. */
+static const char *
+account_name (LbImapSync *self)
+{
+  return self->account->display_name != NULL && self->account->display_name[0] != '\0'
+           ? self->account->display_name : self->account->id;
+}
+
 static void
 fail (GTask  *task,
       GError *error)
@@ -436,7 +445,7 @@ fail (GTask  *task,
   run->finished = TRUE;
   run->after_pending = NULL;
   if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_prefix_error (&error, _("Account “%s”: "), run->self->account->display_name);
+    g_prefix_error (&error, _("Account “%s”: "), account_name (run->self));
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -842,7 +851,7 @@ list_cb (GObject      *source,
 
   job = g_new0 (FoldersJob, 1);
   job->account_id = g_strdup (run->self->account->id);
-  job->account_name = g_strdup (run->self->account->display_name);
+  job->account_name = g_strdup (account_name (run->self));
   job->folders = g_ptr_array_ref (run->folders);
   exec (task, store_folders, job, (GDestroyNotify) folders_job_free);
   when_written (task, (GSourceFunc) folders_stored);
@@ -2023,6 +2032,7 @@ on_header (LbImapResponse *r,
                              header_added_cb, g_object_ref (task));
 }
 
+/* Each header FETCH in flight holds the task. */
 static void
 headers_fetched_cb (GObject      *source,
                     GAsyncResult *result,
@@ -2032,15 +2042,21 @@ headers_fetched_cb (GObject      *source,
   Run *run = g_task_get_task_data (task);
   GError *error = NULL;
 
+  run->fetches--;
   if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error))
     {
-      fail (task, error);
-      return;
+      if (!run->finished)
+        fail (task, error);
+      else
+        g_error_free (error);
     }
-  progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
-  if (run->wanted_pos > 0)
-    crash_point ("headers");
-  fetch_headers_chunk (task);
+  else if (!run->finished)
+    {
+      progress (run, current (run)->name, run->wanted_pos, run->wanted->len);
+      crash_point ("headers");
+      fetch_headers_chunk (task);
+    }
+  g_object_unref (task);
 }
 
 static void
@@ -2074,16 +2090,23 @@ fetch_headers_chunk (GTask *task)
     return;
   if (run->wanted_pos >= run->wanted->len)
     {
-      save_state (task);
-      return;
+      if (run->fetches == 0)
+        save_state (task);
+      return; /* else the last FETCH's callback comes back here */
     }
-  n = MIN (header_chunk (), run->wanted->len - run->wanted_pos);
-  set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
-  run->wanted_pos += n;
-  lb_imap_session_uid_fetch_async (run->session, set,
-                                   run->condstore ? HEADER_ITEMS " MODSEQ" : HEADER_ITEMS, 0,
-                                   on_header, task, g_task_get_cancellable (task),
-                                   headers_fetched_cb, task);
+  /* Pipelined: the server sends the next chunk while this one is parsed and stored. */
+  while (run->fetches < HEADER_FETCHES && run->wanted_pos < run->wanted->len)
+    {
+      n = MIN (header_chunk (), run->wanted->len - run->wanted_pos);
+      set = uid_set_string (&g_array_index (run->wanted, guint32, run->wanted_pos), n);
+      run->wanted_pos += n;
+      run->fetches++;
+      lb_imap_session_uid_fetch_async (run->session, set,
+                                       run->condstore ? HEADER_ITEMS " MODSEQ" : HEADER_ITEMS, 0,
+                                       on_header, task, g_task_get_cancellable (task),
+                                       headers_fetched_cb, g_object_ref (task));
+      g_clear_pointer (&set, g_free);
+    }
 }
 
 static void
@@ -2864,7 +2887,7 @@ lb_imap_sync_run_async (LbImapSync          *self,
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
                                _("Account “%s” is already being synced"),
-                               self->account->display_name);
+                               account_name (self));
       g_object_unref (task);
       return;
     }
