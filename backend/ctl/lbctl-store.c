@@ -10,6 +10,7 @@
 #include "lb-account.h"
 #include "lb-mime.h"
 #include "lb-mime-summary.h"
+#include "lb-imap-sync.h"
 #include "lbctl-commands.h"
 #include "lbctl-json.h"
 
@@ -469,6 +470,41 @@ static const LbctlCommandHelp show_help = {
      "  --raw   the message exactly as stored, byte for byte")
 };
 
+/* A body not downloaded yet (the "on demand" policy, or a sync still on its way) is
+ * fetched from the IMAP server now; POP3 and local messages always have theirs. */
+static gboolean
+fetch_missing_body (LbStore   *store,
+                    LbFolder  *folder,
+                    gint64     id,
+                    GError   **error)
+{
+  g_autoptr(GInputStream) present = NULL;
+  g_autoptr(LbAccount) account = NULL;
+  g_autoptr(LbStoreWriter) writer = NULL;
+  g_autoptr(LbImapSync) sync = NULL;
+  LbctlWait wait;
+  gboolean ok;
+
+  present = lb_store_open_body (store, id, NULL);
+  if (present != NULL || folder == NULL ||
+      g_strcmp0 (lb_folder_get_account_id (folder), LB_STORE_LOCAL_ACCOUNT_ID) == 0)
+    return TRUE;
+  account = lb_account_load (lb_folder_get_account_id (folder), NULL);
+  if (account == NULL || account->incoming == NULL ||
+      account->incoming->protocol != LB_ACCOUNT_PROTOCOL_IMAP)
+    return TRUE;
+  if ((writer = lbctl_open_writer (store, error)) == NULL)
+    return FALSE;
+  lb_mime_init ();
+  sync = lb_imap_sync_new (account, writer);
+  lbctl_wait_init (&wait);
+  lb_imap_sync_fetch_body_async (sync, id, NULL, lbctl_wait_cb, &wait);
+  ok = lb_imap_sync_fetch_body_finish (sync, lbctl_wait_run (&wait), error);
+  lbctl_wait_clear (&wait);
+  lb_store_writer_close (writer);
+  return ok;
+}
+
 static int
 show_raw (LbStore *store,
           gint64   id)
@@ -588,6 +624,8 @@ lbctl_show (int    argc,
   if ((store = open_store_and_folders (&folders, &status)) == NULL)
     return status;
   if ((m = lb_store_get_message (store, id, &error)) == NULL)
+    return lbctl_fail (error);
+  if (!fetch_missing_body (store, lbctl_folder_by_id (folders, m->folder_id), id, &error))
     return lbctl_fail (error);
   if (raw)
     return show_raw (store, id);

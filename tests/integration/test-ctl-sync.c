@@ -290,7 +290,8 @@ test_two_accounts (void)
   lb_test_remove_tree (dir);
 }
 
-/* An account without a display name syncs, and its errors name it by its id. */
+/* An account without a display name syncs; after a headers-only sync, show fetches the
+ * body it needs from the server. */
 static void
 test_no_display_name (void)
 {
@@ -302,10 +303,26 @@ test_no_display_name (void)
   clean_server ("alice@example.test");
   seed ("alice@example.test", "INBOX", 300);
   add_account ("plain", "imaps", "alice@example.test", servers->imaps_port, "alice-password");
-  run_ctl (&r, dir, "sync", "plain", NULL);
+  run_ctl (&r, dir, "sync", "plain", "--headers-only", NULL);
   g_assert_cmpstr (r.err, ==, "");
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpint (row_of (dir, 300), >, 0);
+  g_assert_cmpint (lb_test_store_query_int (dir, "SELECT count(*) FROM messages WHERE "
+                                                 "body_state = 2 AND message_id LIKE 'cli-%'"),
+                   ==, 0);
+  {
+    g_auto(Result) shown = { 0 };
+    g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, row_of (dir, 300));
+
+    run_ctl (&shown, dir, "show", id, "--raw", NULL);
+    g_assert_cmpstr (shown.err, ==, "");
+    g_assert_cmpint (shown.status, ==, 0);
+    g_assert_cmpstr (shown.out, ==, "From: Sender 300 <s300@example.org>\r\n"
+                                    "To: alice@example.test\r\nSubject: CLI sync 300\r\n"
+                                    "Message-ID: <cli-300@example.org>\r\n"
+                                    "Date: Tue, 2 Jan 2024 09:00:00 +0000\r\n\r\n"
+                                    "Text of message 300.\r\n");
+  }
   run_ctl (&gone, dir, "account", "remove", "plain", NULL);
   g_assert_cmpint (gone.status, ==, 0);
   lb_test_remove_tree (dir);

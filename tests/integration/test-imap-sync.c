@@ -29,6 +29,7 @@ typedef struct
   LbStoreWriter *writer;
   LbAccount *account;
   char *user;
+  const char *const *disabled; /* capabilities the syncs must do without */
 } Fixture;
 
 static char *
@@ -197,6 +198,7 @@ sync_once (Fixture          *f,
 {
   g_autoptr(LbImapSync) sync = lb_imap_sync_new (f->account, f->writer);
 
+  lb_imap_sync_set_disabled_capabilities (sync, f->disabled);
   return sync_account (f, sync, flags, stats, error);
 }
 
@@ -247,14 +249,23 @@ message_row (Fixture *f,
   return query_int (f, sql);
 }
 
+/* @data: the method the resyncs must use: "qresync", "condstore" (the server's QRESYNC
+ * not used) or "uid-diff" (neither QRESYNC nor CONDSTORE). */
 static void
 test_initial_and_resync (Fixture       *f,
                          gconstpointer  data)
 {
+  static const char *const no_qresync[] = { "QRESYNC", NULL };
+  static const char *const no_condstore[] = { "QRESYNC", "CONDSTORE", NULL };
+  const char *method = data;
   g_autoptr(GError) error = NULL;
   LbImapSyncStats stats = { 0 };
   g_autofree char *roles = NULL;
 
+  if (strcmp (method, "condstore") == 0)
+    f->disabled = no_qresync;
+  else if (strcmp (method, "uid-diff") == 0)
+    f->disabled = no_condstore;
   doveadm (f, "mailbox", "create", "-u", f->user, "Archive", "Sent", "Lists", "Lists/GNOME", NULL);
   for (guint n = 1; n <= 12; n++)
     seed (f, n <= 9 ? "INBOX" : n <= 11 ? "Archive" : "Lists/GNOME", n);
@@ -294,11 +305,11 @@ test_initial_and_resync (Fixture       *f,
   g_assert_cmpint (query_int (f, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH "
                                  "'word5'"), ==, 1);
 
-  /* Nothing changed: nothing to do, and QRESYNC told so. */
+  /* Nothing changed: nothing to do, found by the method asked for. */
   g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (stats.new_messages + stats.bodies + stats.flag_updates + stats.expunged, ==, 0);
-  g_assert_cmpstr (stats.method, ==, "qresync");
+  g_assert_cmpstr (stats.method, ==, method);
   assert_matches_server (f);
 
   /* Another client: a flag, an expunge, new mail, a new folder. */
@@ -627,6 +638,60 @@ test_offline_folders_and_uploads (Fixture       *f,
                     stats.replayed, ==, 0);
 }
 
+/* Bodies on demand: a sync brings headers only; opening a message fetches its body alone,
+ * byte for byte, without marking it read on the server. */
+static void
+test_body_on_demand (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbImapSync) sync = NULL;
+  LbImapSyncStats stats = { 0 };
+  g_autofree char *expected = raw_message (f->user, 82);
+  LbTestWait w = { 0 };
+  gint64 id;
+
+  f->account->bodies = LB_ACCOUNT_BODIES_ON_DEMAND;
+  for (guint n = 81; n <= 83; n++)
+    seed (f, "INBOX", n);
+  g_assert_true (sync_once (f, LB_IMAP_SYNC_NONE, &stats, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (stats.new_messages, ==, 3);
+  g_assert_cmpuint (stats.bodies, ==, 0);
+
+  id = message_row (f, 82);
+  sync = lb_imap_sync_new (f->account, f->writer);
+  lb_imap_sync_fetch_body_async (sync, id, NULL, lb_test_wait_cb, &w);
+  g_assert_true (lb_imap_sync_fetch_body_finish (sync, lb_test_wait_result (&w), &error));
+  g_clear_object (&w.result);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GBytes) body = stored_body (f, id);
+
+    g_assert_cmpmem (g_bytes_get_data (body, NULL), g_bytes_get_size (body), expected,
+                     strlen (expected));
+  }
+  g_assert_cmpint (query_int (f, "SELECT count(*) FROM messages WHERE body_state = 2 AND "
+                                 "message_id LIKE 'sync-%'"), ==, 1);
+  /* Not marked read anywhere. */
+  assert_matches_server (f);
+  g_assert_cmpint (query_int (f, "SELECT count(*) FROM messages WHERE flags & 1"), ==, 0);
+
+  /* A message the server no longer has: a clear error. */
+  {
+    g_autofree char *sql = g_strdup_printf ("SELECT uid FROM messages WHERE id = %" G_GINT64_FORMAT,
+                                            message_row (f, 83));
+    g_autofree char *uid = query (f, sql);
+
+    doveadm (f, "expunge", "-u", f->user, "mailbox", "INBOX", "uid", uid, NULL);
+  }
+  lb_imap_sync_fetch_body_async (sync, message_row (f, 83), NULL, lb_test_wait_cb, &w);
+  g_assert_false (lb_imap_sync_fetch_body_finish (sync, lb_test_wait_result (&w), &error));
+  g_clear_object (&w.result);
+  g_assert_error (error, LB_IMAP_ERROR, LB_IMAP_ERROR_NONEXISTENT);
+  g_assert_nonnull (strstr (error->message, "Work Mail"));
+}
+
 typedef struct
 {
   guint synced;
@@ -731,12 +796,18 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   lb_mime_init ();
   g_test_add_func ("/imap-sync/guess-role", test_guess_role);
-  g_test_add ("/imap-sync/initial-and-resync", Fixture, NULL, fixture_set_up,
+  g_test_add ("/imap-sync/initial-and-resync/qresync", Fixture, "qresync", fixture_set_up,
+              test_initial_and_resync, fixture_tear_down);
+  g_test_add ("/imap-sync/initial-and-resync/condstore", Fixture, "condstore", fixture_set_up,
+              test_initial_and_resync, fixture_tear_down);
+  g_test_add ("/imap-sync/initial-and-resync/uid-diff", Fixture, "uid-diff", fixture_set_up,
               test_initial_and_resync, fixture_tear_down);
   g_test_add ("/imap-sync/offline-replay", Fixture, NULL, fixture_set_up, test_offline_replay,
               fixture_tear_down);
   g_test_add ("/imap-sync/offline-folders-and-uploads", Fixture, NULL, fixture_set_up,
               test_offline_folders_and_uploads, fixture_tear_down);
+  g_test_add ("/imap-sync/body-on-demand", Fixture, NULL, fixture_set_up, test_body_on_demand,
+              fixture_tear_down);
   g_test_add ("/imap-sync/uidvalidity-change", Fixture, NULL, fixture_set_up,
               test_uidvalidity_change, fixture_tear_down);
   g_test_add ("/imap-sync/idle-push", Fixture, NULL, fixture_set_up, test_idle_push,

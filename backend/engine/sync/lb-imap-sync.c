@@ -56,6 +56,7 @@ struct _LbImapSync
   gboolean dirty;          /* the Inbox changed while a run was going */
   gulong changed_handler;
   GCancellable *watch_cancel;
+  char **disabled_capabilities;
 };
 
 G_DEFINE_FINAL_TYPE (LbImapSync, lb_imap_sync, G_TYPE_OBJECT)
@@ -77,6 +78,7 @@ typedef struct
   LbFolderRole role;
   gboolean selectable;
   gint64 id;
+  guint32 fetch_uid;   /* lb_imap_sync_fetch_body_async (): the message's UID */
 } Folder;
 
 typedef struct
@@ -106,6 +108,7 @@ typedef struct
   gboolean qresync;
   gboolean condstore;
   gboolean folder_ops;     /* the journal pass before LIST: folder operations only */
+  gint64 fetch_message;    /* lb_imap_sync_fetch_body_async (): the message, else 0 */
   LbStore *store;          /* for reading bodies to upload */
 
   /* The folder being synced */
@@ -409,7 +412,8 @@ run_free (Run *run)
 {
   if (run->session != NULL)
     lb_imap_service_release (run->self->service, g_steal_pointer (&run->session));
-  run->self->running = FALSE;
+  if (run->fetch_message == 0)
+    run->self->running = FALSE;
   if (run->self->watching && run->self->dirty)
     g_idle_add_full (G_PRIORITY_DEFAULT, rerun_inbox, g_object_ref (run->self), g_object_unref);
   g_object_unref (run->self);
@@ -591,6 +595,8 @@ enabled_cb (GObject      *source,
   start_replay (task);
 }
 
+static void body_fetch_start (GTask *task);
+
 static void
 acquired_cb (GObject      *source,
              GAsyncResult *result,
@@ -604,6 +610,11 @@ acquired_cb (GObject      *source,
   if (run->session == NULL)
     {
       fail (task, error);
+      return;
+    }
+  if (run->fetch_message != 0)
+    {
+      body_fetch_start (task);
       return;
     }
   run->qresync = lb_imap_session_has_capability (run->session, "QRESYNC");
@@ -654,6 +665,8 @@ password_cb (GObject      *source,
       config.secret = password;
       config.ca_file = self->account->ca_file;
       config.trusted_fingerprint = self->account->fingerprint;
+      lb_imap_quirks_init_defaults (&config.quirks);
+      config.quirks.disabled_capabilities = self->disabled_capabilities;
       self->service = lb_imap_service_new (&config);
     }
   lb_imap_service_acquire_async (self->service, g_task_get_cancellable (task), acquired_cb, task);
@@ -1623,7 +1636,7 @@ typedef struct
 {
   gint64 folder_id;
   GArray *changes; /* Change */
-  guint changed;
+  gint *changed;   /* the run's count of messages whose flags changed here */
 } FlagsJob;
 
 static void
@@ -1659,7 +1672,7 @@ store_flags (sqlite3  *db,
       rc = sqlite3_step (s);
       if (rc == SQLITE_DONE)
         {
-          job->changed += (guint) sqlite3_changes (db);
+          g_atomic_int_add (job->changed, sqlite3_changes (db));
           rc = SQLITE_OK;
         }
     }
@@ -1731,7 +1744,8 @@ submit_flags (GTask *task)
   job = g_new0 (FlagsJob, 1);
   job->folder_id = current (run)->id;
   job->changes = g_steal_pointer (&run->changes);
-  run->stats.flag_updates += job->changes->len;
+  /* Counted as the store changes: a UID/flags diff lists every message, changed or not. */
+  job->changed = (gint *) &run->stats.flag_updates;
   crash_point ("flags");
   run->pending++;
   lb_store_writer_exec_async (run->self->writer, store_flags, job,
@@ -2807,6 +2821,7 @@ lb_imap_sync_finalize (GObject *object)
   LbImapSync *self = LB_IMAP_SYNC (object);
 
   lb_account_free (self->account);
+  g_strfreev (self->disabled_capabilities);
   g_clear_object (&self->writer);
   G_OBJECT_CLASS (lb_imap_sync_parent_class)->finalize (object);
 }
@@ -2864,6 +2879,21 @@ lb_imap_sync_new (const LbAccount *account,
   return self;
 }
 
+static Run *
+new_run (LbImapSync      *self,
+         LbImapSyncFlags  flags)
+{
+  Run *run = g_new0 (Run, 1);
+
+  run->self = g_object_ref (self);
+  run->flags = flags;
+  run->folders = g_ptr_array_new_with_free_func ((GDestroyNotify) folder_free);
+  run->by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
+  run->streamed = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_byte_array_unref);
+  run->stats.method = "none";
+  return run;
+}
+
 /**
  * lb_imap_sync_run_async:
  *
@@ -2892,13 +2922,7 @@ lb_imap_sync_run_async (LbImapSync          *self,
       return;
     }
   self->running = TRUE;
-  run = g_new0 (Run, 1);
-  run->self = g_object_ref (self);
-  run->flags = flags;
-  run->folders = g_ptr_array_new_with_free_func ((GDestroyNotify) folder_free);
-  run->by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
-  run->streamed = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_byte_array_unref);
-  run->stats.method = "none";
+  run = new_run (self, flags);
   g_task_set_task_data (task, run, (GDestroyNotify) run_free);
 
   lb_account_get_password_async (self->account, LB_ACCOUNT_PROTOCOL_IMAP, cancellable,
@@ -2998,4 +3022,236 @@ lb_imap_sync_unwatch (LbImapSync *self)
   g_clear_object (&self->watch_cancel);
   g_clear_signal_handler (&self->changed_handler, self->service);
   lb_imap_service_unwatch (self->service);
+}
+
+/**
+ * lb_imap_sync_set_disabled_capabilities:
+ * @capabilities: (nullable): capabilities not to use with this server (upper case), such
+ *   as "QRESYNC"; before the first run
+ *
+ * For servers whose extensions misbehave, and for tests of the fallbacks (CONDSTORE
+ * without QRESYNC, the UID/flags diff without either).
+ */
+void
+lb_imap_sync_set_disabled_capabilities (LbImapSync        *self,
+                                        const char *const *capabilities)
+{
+  g_return_if_fail (LB_IS_IMAP_SYNC (self));
+  g_return_if_fail (self->service == NULL);
+
+  g_strfreev (self->disabled_capabilities);
+  self->disabled_capabilities = g_strdupv ((char **) capabilities);
+}
+
+/* ---- one body on demand ----------------------------------------------------------- */
+
+typedef struct
+{
+  gint64 message_id;
+  gint64 folder_id;
+  char *folder_name;
+  guint32 uid;
+  gboolean complete;
+} Location;
+
+static void
+location_free (Location *where)
+{
+  g_free (where->folder_name);
+  g_free (where);
+}
+
+static gboolean
+read_location (sqlite3  *db,
+               gpointer  data,
+               GError  **error)
+{
+  Location *where = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "SELECT m.folder_id, f.name, coalesce (m.uid, 0), "
+                                   "m.body_state = 2 FROM messages m JOIN folders f "
+                                   "ON f.id = m.folder_id WHERE m.id = ?1", -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, where->message_id);
+      rc = sqlite3_step (s);
+      if (rc == SQLITE_ROW)
+        {
+          where->folder_id = sqlite3_column_int64 (s, 0);
+          where->folder_name = g_strdup ((const char *) sqlite3_column_text (s, 1));
+          where->uid = (guint32) sqlite3_column_int64 (s, 2);
+          where->complete = sqlite3_column_int (s, 3) != 0;
+        }
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+static void
+body_fetched_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  lb_imap_session_set_literal_sink (run->session, NULL, NULL);
+  if (!lb_imap_session_uid_fetch_finish (LB_IMAP_SESSION (source), result, &error))
+    {
+      fail (task, error);
+      return;
+    }
+  if (run->stats.bodies == 0)
+    {
+      fail (task, g_error_new (LB_IMAP_ERROR, LB_IMAP_ERROR_NONEXISTENT,
+                               _("The message is no longer in “%s” on the server"),
+                               current (run)->name));
+      return;
+    }
+  when_written (task, (GSourceFunc) step_done);
+}
+
+static void
+body_fetch_selected (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Folder *f = current (run);
+  g_autofree char *uid = g_strdup_printf ("%u", (guint32) f->fetch_uid);
+
+  lb_imap_session_set_literal_sink (run->session, &body_sink, run);
+  lb_imap_session_uid_fetch_async (run->session, uid, "UID FLAGS INTERNALDATE RFC822.SIZE "
+                                   "BODY.PEEK[]", 0, on_body, task, g_task_get_cancellable (task),
+                                   body_fetched_cb, task);
+}
+
+static void
+body_selected_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(LbImapMailboxInfo) info = NULL;
+  GError *error = NULL;
+
+  info = lb_imap_session_select_finish (LB_IMAP_SESSION (source), result, &error);
+  if (info == NULL)
+    {
+      fail (task, error);
+      return;
+    }
+  body_fetch_selected (task);
+}
+
+typedef struct
+{
+  GTask *task;
+  Location *where;
+} LocationRead;
+
+static void
+location_read_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  LocationRead *read = user_data;
+  GTask *task = read->task;
+  Run *run = g_task_get_task_data (task);
+  Location *where = read->where;
+  GError *error = NULL;
+  Folder *f;
+
+  g_free (read);
+  if (!lb_store_writer_exec_finish (LB_STORE_WRITER (source), result, &error))
+    {
+      location_free (where);
+      fail (task, error);
+      return;
+    }
+  if (where->folder_name == NULL || where->uid == 0)
+    {
+      fail (task, g_error_new (LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND,
+                               where->folder_name == NULL
+                                 ? _("There is no message %lld in the mail store")
+                                 : _("Message %lld is not on the server yet"),
+                               (long long) where->message_id));
+      location_free (where);
+      return;
+    }
+  if (where->complete)
+    {
+      /* Already here (a sync brought it meanwhile). */
+      location_free (where);
+      run->stats.bodies = 1;
+      step_done (task);
+      return;
+    }
+  f = g_new0 (Folder, 1);
+  f->id = where->folder_id;
+  f->name = g_steal_pointer (&where->folder_name);
+  f->attributes = g_strdup ("");
+  f->selectable = TRUE;
+  f->fetch_uid = where->uid;
+  g_ptr_array_add (run->folders, f);
+  run->index = 0;
+  location_free (where);
+  /* Read-only: opening a message must not change the folder (\Recent, flags). */
+  lb_imap_session_select_async (run->session, f->name, TRUE, NULL, NULL, NULL,
+                                g_task_get_cancellable (task), body_selected_cb, task);
+}
+
+static void
+body_fetch_start (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  LocationRead *read = g_new0 (LocationRead, 1);
+
+  read->task = task;
+  read->where = g_new0 (Location, 1);
+  read->where->message_id = run->fetch_message;
+  lb_store_writer_exec_async (run->self->writer, read_location, read->where, NULL,
+                              g_task_get_cancellable (task), location_read_cb, read);
+}
+
+/**
+ * lb_imap_sync_fetch_body_async:
+ * @message_id: a message of this account whose body is not in the store yet
+ *
+ * Downloads one body now (a message opened under the "on demand" policy, or before the
+ * background download reached it), on a connection of its own from the account's pool,
+ * alongside a sync that may be running. The folder is opened read-only.
+ */
+void
+lb_imap_sync_fetch_body_async (LbImapSync          *self,
+                               gint64               message_id,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  GTask *task;
+  Run *run;
+
+  g_return_if_fail (LB_IS_IMAP_SYNC (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lb_imap_sync_fetch_body_async);
+  run = new_run (self, LB_IMAP_SYNC_NONE);
+  run->fetch_message = message_id;
+  g_task_set_task_data (task, run, (GDestroyNotify) run_free);
+  lb_account_get_password_async (self->account, LB_ACCOUNT_PROTOCOL_IMAP, cancellable,
+                                 password_cb, task);
+}
+
+gboolean
+lb_imap_sync_fetch_body_finish (LbImapSync    *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_autofree LbImapSyncStats *done = NULL;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  done = g_task_propagate_pointer (G_TASK (result), error);
+  return done != NULL;
 }

@@ -40,6 +40,9 @@ G_DECLARE_FINAL_TYPE (LbImapSync, lb_imap_sync, LB, IMAP_SYNC, GObject)
 LbImapSync *lb_imap_sync_new            (const LbAccount      *account,
                                          LbStoreWriter        *writer);
 
+void        lb_imap_sync_set_disabled_capabilities (LbImapSync *self,
+                                         const char *const    *capabilities);
+
 void        lb_imap_sync_run_async      (LbImapSync           *self,
                                          LbImapSyncFlags       flags,
                                          GCancellable         *cancellable,
@@ -48,6 +51,15 @@ void        lb_imap_sync_run_async      (LbImapSync           *self,
 gboolean    lb_imap_sync_run_finish     (LbImapSync           *self,
                                          GAsyncResult         *result,
                                          LbImapSyncStats      *stats,
+                                         GError              **error);
+
+void        lb_imap_sync_fetch_body_async  (LbImapSync        *self,
+                                         gint64                message_id,
+                                         GCancellable         *cancellable,
+                                         GAsyncReadyCallback   callback,
+                                         gpointer              user_data);
+gboolean    lb_imap_sync_fetch_body_finish (LbImapSync        *self,
+                                         GAsyncResult         *result,
                                          GError              **error);
 
 /* Keeps a connection in IDLE on the Inbox (after a first run has logged in) and syncs
