@@ -402,7 +402,12 @@ test_errors (Fixture       *f,
       g_autoptr(LbSearchQuery) query = lb_search_query_parse (cases[i].input, f->now, f->tz,
                                                               &error);
 
-      g_test_message ("%s -> %s", cases[i].input, error != NULL ? error->message : "(parsed)");
+      {
+        /* Escaped: some inputs are not UTF-8, and TAP output must be. */
+        g_autofree char *shown = g_strescape (cases[i].input, NULL);
+
+        g_test_message ("%s -> %s", shown, error != NULL ? error->message : "(parsed)");
+      }
       g_assert_null (query);
       g_assert_error (error, LB_SEARCH_QUERY_ERROR, cases[i].code);
       if (cases[i].message != NULL)
