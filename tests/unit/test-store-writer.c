@@ -146,6 +146,8 @@ sql_int (const char *dir,
   gint64 v = -1;
 
   g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  /* The writer may be checkpointing: wait for its lock, as the store's readers do. */
+  sqlite3_busy_timeout (db, 10000);
   g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &s, NULL), ==, SQLITE_OK);
   if (sqlite3_step (s) == SQLITE_ROW)
     v = sqlite3_column_int64 (s, 0);
@@ -860,6 +862,8 @@ sql_text (const char *dir,
   GString *out = g_string_new (NULL);
 
   g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  /* The writer may be checkpointing: wait for its lock, as the store's readers do. */
+  sqlite3_busy_timeout (db, 10000);
   g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &s, NULL), ==, SQLITE_OK);
   while (sqlite3_step (s) == SQLITE_ROW)
     {

@@ -51,6 +51,8 @@ sql_string (const char *dir,
   char *result = NULL;
 
   g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  /* The writer may be checkpointing: wait for its lock, as the store's readers do. */
+  sqlite3_busy_timeout (db, 10000);
   g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
   if (sqlite3_step (stmt) == SQLITE_ROW)
     result = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
