@@ -560,6 +560,35 @@ sql_ok (sqlite3  *db,
   return FALSE;
 }
 
+/* Writer thread: the UIDs a query on one folder (?1, and ?2 when it has one) returns. */
+static gboolean
+collect_uids (sqlite3     *db,
+              const char  *sql,
+              gint64       folder_id,
+              gint64       second,
+              GArray      *uids,
+              GError     **error)
+{
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, sql, -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, folder_id);
+      if (sqlite3_bind_parameter_count (s) > 1)
+        sqlite3_bind_int64 (s, 2, second);
+    }
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (uids, uid);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
 /* ---- 1. log in -------------------------------------------------------------------- */
 
 static gboolean fatal (const GError *error);
@@ -1617,19 +1646,8 @@ read_folder_state (sqlite3  *db,
    * which is what keeps a no-change resync of a large folder cheap. */
   if (state->qresync && state->uidvalidity != 0 && state->modseq != 0)
     return TRUE;
-  rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
-                               "ORDER BY uid", -1, &s, NULL);
-  if (rc == SQLITE_OK)
-    sqlite3_bind_int64 (s, 1, state->folder_id);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
-
-      g_array_append_val (state->uids, uid);
-      rc = SQLITE_OK;
-    }
-  sqlite3_finalize (s);
-  return sql_ok (db, rc, error);
+  return collect_uids (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
+                           "ORDER BY uid", state->folder_id, 0, state->uids, error);
 }
 
 typedef struct
@@ -1887,21 +1905,9 @@ read_uids (sqlite3  *db,
            GError  **error)
 {
   UidsRead *job = data;
-  sqlite3_stmt *s = NULL;
-  int rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
-                                   "ORDER BY uid", -1, &s, NULL);
 
-  if (rc == SQLITE_OK)
-    sqlite3_bind_int64 (s, 1, job->folder_id);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
-
-      g_array_append_val (job->uids, uid);
-      rc = SQLITE_OK;
-    }
-  sqlite3_finalize (s);
-  return sql_ok (db, rc, error);
+  return collect_uids (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND uid IS NOT NULL "
+                           "ORDER BY uid", job->folder_id, 0, job->uids, error);
 }
 
 static void
@@ -2492,25 +2498,10 @@ read_missing_bodies (sqlite3  *db,
                      GError  **error)
 {
   BodiesRead *job = data;
-  sqlite3_stmt *s = NULL;
-  int rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND "
-                                   "uid IS NOT NULL AND body_state <> 2 AND internal_date >= ?2 "
-                                   "ORDER BY uid DESC", -1, &s, NULL);
 
-  if (rc == SQLITE_OK)
-    {
-      sqlite3_bind_int64 (s, 1, job->folder_id);
-      sqlite3_bind_int64 (s, 2, job->since);
-    }
-  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
-
-      g_array_append_val (job->uids, uid);
-      rc = SQLITE_OK;
-    }
-  sqlite3_finalize (s);
-  return sql_ok (db, rc, error);
+  return collect_uids (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND "
+                           "uid IS NOT NULL AND body_state <> 2 AND internal_date >= ?2 "
+                           "ORDER BY uid DESC", job->folder_id, job->since, job->uids, error);
 }
 
 static gpointer
