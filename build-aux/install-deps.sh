@@ -33,6 +33,8 @@ test_pkgs=(
   groff-base
   # dnsmasq serves the SRV records of the autoconfig tests (no daemon is started)
   dnsmasq-base
+  # real SMTP clients the relay tests drive (letterbox-backend's relay/)
+  swaks msmtp bsd-mailx
 )
 
 # Peers the benchmarks compare against (bench/README.md).
