@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "lb-bus-backend1.h"
 #include "lb-store.h"
 
 G_BEGIN_DECLS
@@ -92,6 +93,15 @@ GPtrArray *lbctl_parse_args   (int                      argc,
                                int                     *status);
 gboolean   lbctl_parse_id     (const char              *text,
                                gint64                  *id);
+
+/* The running background service serving this store, or NULL: with --local, without a
+ * session bus, when nobody owns its name (it is never started for this), or when it
+ * serves another data directory. Commands that write the store go through it when it
+ * runs, so that the store keeps a single writer. */
+LbBusBackend1 *lbctl_backend     (void);
+/* A D-Bus error from the service as an exit status (NotFound → 6, InvalidArgs → 2…),
+ * with its message printed. */
+int            lbctl_fail_remote (GError        *error);
 
 LbStore       *lbctl_open_store  (GError        **error);
 LbStoreWriter *lbctl_open_writer (LbStore        *store,

@@ -308,6 +308,58 @@ lbctl_parse_id (const char *text,
 
 /* In this process: the background service has no D-Bus API for the store yet, so --local
  * is the only mode. */
+LbBusBackend1 *
+lbctl_backend (void)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(LbBusBackend1) proxy = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autofree char *owner = NULL;
+  g_autofree char *data_dir = NULL;
+  const char *served = NULL;
+
+  if (lbctl_local || g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL)
+    return NULL;
+  if ((bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL)) == NULL)
+    return NULL;
+  proxy = lb_bus_backend1_proxy_new_sync (bus,
+                                          G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START |
+                                          G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+                                          LB_BACKEND_BUS_NAME, LB_BACKEND_OBJECT_PATH,
+                                          NULL, NULL);
+  if (proxy == NULL || (owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy))) == NULL)
+    return NULL;
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), 10000);
+  if (!lb_bus_backend1_call_status_sync (proxy, &status, NULL, NULL) ||
+      !g_variant_lookup (status, "data-dir", "&s", &served))
+    return NULL;
+  data_dir = lb_store_default_data_dir ();
+  if (strcmp (served, data_dir) != 0)
+    {
+      g_debug ("The background service serves %s, not %s: working in-process", served,
+               data_dir);
+      return NULL;
+    }
+  /* Syncs and sends take as long as the servers do: no D-Bus timeout. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), G_MAXINT);
+  return g_steal_pointer (&proxy);
+}
+
+int
+lbctl_fail_remote (GError *error)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+  int status = LBCTL_EXIT_FAILURE;
+
+  if (g_strcmp0 (name, "org.letterbox.Backend1.Error.NotFound") == 0)
+    status = LBCTL_EXIT_NOT_FOUND;
+  else if (g_strcmp0 (name, "org.freedesktop.DBus.Error.InvalidArgs") == 0)
+    status = LBCTL_EXIT_USAGE;
+  g_dbus_error_strip_remote_error (error);
+  lbctl_error ("%s", error->message);
+  return status;
+}
+
 LbStore *
 lbctl_open_store (GError **error)
 {

@@ -824,7 +824,8 @@ typedef struct
 {
   LbStore *store;
   GPtrArray *folders;
-  LbStoreWriter *writer;
+  LbStoreWriter *writer;        /* NULL when the background service writes */
+  LbBusBackend1 *backend;
   LbStoreMessage *message;
   LbctlWait wait;
 } Change;
@@ -835,6 +836,7 @@ change_clear (Change *c)
   if (c->writer != NULL)
     lb_store_writer_close (c->writer);
   g_clear_object (&c->writer);
+  g_clear_object (&c->backend);
   g_clear_pointer (&c->message, lb_store_message_free);
   g_clear_pointer (&c->folders, g_ptr_array_unref);
   g_clear_object (&c->store);
@@ -843,7 +845,8 @@ change_clear (Change *c)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Change, change_clear)
 
-/* Opens the store, reads message @id and starts the writer. */
+/* Opens the store, reads message @id and starts the writer — unless the background
+ * service runs: then it is the one writer, and changes go to it over D-Bus. */
 static gboolean
 change_begin (Change *c,
               gint64  id,
@@ -854,13 +857,57 @@ change_begin (Change *c,
   lbctl_wait_init (&c->wait);
   if ((c->store = open_store_and_folders (&c->folders, status)) == NULL)
     return FALSE;
-  if ((c->message = lb_store_get_message (c->store, id, &error)) == NULL ||
-      (c->writer = lbctl_open_writer (c->store, &error)) == NULL)
+  if ((c->message = lb_store_get_message (c->store, id, &error)) == NULL)
+    {
+      *status = lbctl_fail (error);
+      return FALSE;
+    }
+  if ((c->backend = lbctl_backend ()) != NULL)
+    return TRUE;
+  if ((c->writer = lbctl_open_writer (c->store, &error)) == NULL)
     {
       *status = lbctl_fail (error);
       return FALSE;
     }
   return TRUE;
+}
+
+/* One change through the service's ApplyChanges: @op with @args (floating). */
+static gboolean
+change_remote (Change    *c,
+               const char *op,
+               GVariant   *args,
+               int        *status)
+{
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder changes;
+
+  g_variant_builder_init (&changes, G_VARIANT_TYPE ("a(sa{sv})"));
+  g_variant_builder_add (&changes, "(s@a{sv})", op, args);
+  if (!lb_bus_backend1_call_apply_changes_sync (c->backend, g_variant_builder_end (&changes),
+                                                NULL, &error))
+    {
+      *status = lbctl_fail_remote (error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GVariant *
+imap_flag_names (LbMessageFlags flags)
+{
+  GVariantBuilder names;
+
+  g_variant_builder_init (&names, G_VARIANT_TYPE_STRING_ARRAY);
+  if (flags & LB_MESSAGE_FLAG_SEEN)
+    g_variant_builder_add (&names, "s", "\\Seen");
+  if (flags & LB_MESSAGE_FLAG_ANSWERED)
+    g_variant_builder_add (&names, "s", "\\Answered");
+  if (flags & LB_MESSAGE_FLAG_FLAGGED)
+    g_variant_builder_add (&names, "s", "\\Flagged");
+  if (flags & LB_MESSAGE_FLAG_DRAFT)
+    g_variant_builder_add (&names, "s", "\\Draft");
+  return g_variant_builder_end (&names);
 }
 
 static const LbctlCommandHelp flag_help = {
@@ -922,9 +969,24 @@ lbctl_flag (int    argc,
 
   if (!change_begin (&c, id, &status))
     return status;
-  lb_store_writer_change_flags_async (c.writer, id, set, clear, NULL, lbctl_wait_cb, &c.wait);
-  if (!lb_store_writer_change_flags_finish (c.writer, lbctl_wait_run (&c.wait), &error))
-    return lbctl_fail (error);
+  if (c.backend != NULL)
+    {
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "message", "x", id);
+      g_variant_dict_insert_value (&dict, "add", imap_flag_names (set));
+      g_variant_dict_insert_value (&dict, "remove", imap_flag_names (clear));
+      if (!change_remote (&c, "flags", g_variant_dict_end (&dict), &status))
+        return status;
+    }
+  else
+    {
+      lb_store_writer_change_flags_async (c.writer, id, set, clear, NULL, lbctl_wait_cb,
+                                          &c.wait);
+      if (!lb_store_writer_change_flags_finish (c.writer, lbctl_wait_run (&c.wait), &error))
+        return lbctl_fail (error);
+    }
 
   if ((after = lb_store_get_message (c.store, id, &error)) == NULL)
     return lbctl_fail (error);
@@ -943,6 +1005,19 @@ move_message (Change   *c,
   g_autoptr(GError) error = NULL;
   g_autofree char *path = lbctl_folder_path (to);
 
+  if (c->backend != NULL)
+    {
+      GVariantDict dict;
+      int status;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "message", "x", id);
+      g_variant_dict_insert (&dict, "folder", "x", lb_folder_get_id (to));
+      if (!change_remote (c, "move", g_variant_dict_end (&dict), &status))
+        return status;
+      g_print (_("Moved message %lld to %s.\n"), (long long) id, path);
+      return LBCTL_EXIT_OK;
+    }
   lb_store_writer_move_async (c->writer, id, lb_folder_get_id (to), NULL, lbctl_wait_cb,
                               &c->wait);
   if (!lb_store_writer_move_finish (c->writer, lbctl_wait_run (&c->wait), &error))
@@ -1041,6 +1116,18 @@ lbctl_delete (int    argc,
   if (trash != NULL && trash != from)
     return move_message (&c, id, trash);
 
+  if (c.backend != NULL)
+    {
+      GVariantDict dict;
+
+      /* In the Trash already, or no Trash: the service expunges it too. */
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "message", "x", id);
+      if (!change_remote (&c, "delete", g_variant_dict_end (&dict), &status))
+        return status;
+      g_print (_("Deleted message %lld.\n"), (long long) id);
+      return LBCTL_EXIT_OK;
+    }
   lb_store_writer_expunge_async (c.writer, id, NULL, lbctl_wait_cb, &c.wait);
   if (!lb_store_writer_expunge_finish (c.writer, lbctl_wait_run (&c.wait), &error))
     return lbctl_fail (error);

@@ -6,9 +6,11 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "lb-account.h"
+#include "lb-connection.h"
 #include "lb-imap-sync.h"
 #include "lb-mime.h"
 #include "lb-pop3-sync.h"
@@ -28,6 +30,8 @@ typedef struct
   GError *error;
   LbImapSyncStats imap;
   LbPop3SyncStats pop3;
+  gboolean remote;        /* synced by the background service: sync is NULL */
+  char *method;           /* imap.method, owned, when remote */
 } Job;
 
 typedef struct
@@ -46,6 +50,7 @@ static void
 job_free (Job *job)
 {
   lb_account_free (job->account);
+  g_free (job->method);
   g_clear_object (&job->sync);
   g_clear_error (&job->error);
   g_free (job);
@@ -87,7 +92,7 @@ print_job (Job *job)
 {
   double seconds = (job->finished - job->started) / (double) G_USEC_PER_SEC;
 
-  if (lbctl_json || job->sync == NULL)
+  if (lbctl_json || (job->sync == NULL && !job->remote))
     return;
   if (job->error != NULL)
     {
@@ -119,7 +124,7 @@ print_json (GPtrArray *jobs)
     {
       Job *job = g_ptr_array_index (jobs, i);
 
-      if (job->sync == NULL)
+      if (job->sync == NULL && !job->remote)
         continue;
       lbctl_json_begin_object (json);
       lbctl_json_member_string (json, "account", job->account->id);
@@ -232,6 +237,163 @@ stop_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* ---- The same, done by the running background service ---- */
+
+static void
+remote_progress_cb (LbBusBackend1 *backend,
+                    const char    *account,
+                    const char    *folder,
+                    guint          done,
+                    guint          total,
+                    gpointer       user_data)
+{
+  if (total > 0)
+    g_printerr ("\r\033[K%s: %s %u/%u", account, folder, done, total);
+  else
+    g_printerr ("\r\033[K%s: %s", account, folder);
+}
+
+static void
+remote_new_mail_cb (LbBusBackend1 *backend,
+                    const char    *account,
+                    gint64         folder,
+                    GVariant      *summaries,
+                    gpointer       user_data)
+{
+  guint n = g_variant_n_children (summaries);
+
+  if (lbctl_json)
+    return;
+  g_print (g_dngettext (GETTEXT_PACKAGE, "%s: %u new message\n", "%s: %u new messages\n", n),
+           account, n);
+  fflush (stdout);
+}
+
+static void
+remote_result (Job      *job,
+               GVariant *result)
+{
+  g_autoptr(GVariantDict) dict = g_variant_dict_new (result);
+  const char *message = "";
+  const char *kind = "";
+  gboolean ok = FALSE;
+  guint ms = 0;
+
+  job->remote = TRUE;
+  g_variant_dict_lookup (dict, "ok", "b", &ok);
+  g_variant_dict_lookup (dict, "milliseconds", "u", &ms);
+  job->finished = job->started + (gint64) ms * 1000;
+  if (!ok)
+    {
+      gboolean config;
+
+      g_variant_dict_lookup (dict, "error", "&s", &message);
+      g_variant_dict_lookup (dict, "error-kind", "&s", &kind);
+      /* The exit status a local sync would give: the account's fault, or a server's. */
+      config = strcmp (kind, "config") == 0;
+      job->error = g_error_new_literal (config ? LB_ACCOUNT_ERROR : LB_NET_ERROR,
+                                        config ? LB_ACCOUNT_ERROR_INVALID
+                                               : LB_NET_ERROR_UNREACHABLE,
+                                        message);
+      return;
+    }
+  g_variant_dict_lookup (dict, "folders", "u", &job->imap.folders);
+  g_variant_dict_lookup (dict, "new", "u", &job->imap.new_messages);
+  g_variant_dict_lookup (dict, "bodies", "u", &job->imap.bodies);
+  g_variant_dict_lookup (dict, "flag-changes", "u", &job->imap.flag_updates);
+  g_variant_dict_lookup (dict, "removed", "u", &job->imap.expunged);
+  g_variant_dict_lookup (dict, "replayed", "u", &job->imap.replayed);
+  g_variant_dict_lookup (dict, "dropped", "u", &job->imap.dropped);
+  g_variant_dict_lookup (dict, "uidvalidity-resets", "u", &job->imap.uidvalidity_resets);
+  if (g_variant_dict_lookup (dict, "method", "s", &job->method))
+    job->imap.method = job->method;
+  else
+    job->imap.method = "none";
+  g_variant_dict_lookup (dict, "downloaded", "u", &job->pop3.downloaded);
+  g_variant_dict_lookup (dict, "already-here", "u", &job->pop3.skipped_known);
+  g_variant_dict_lookup (dict, "deleted-on-server", "u", &job->pop3.deleted_on_server);
+}
+
+/* Asks the service to sync, and prints what it did as a local sync would. With --watch,
+ * then follows the new mail it finds until interrupted. */
+static int
+sync_remote (LbBusBackend1 *backend,
+             GPtrArray     *jobs,
+             gboolean       headers_only,
+             gboolean       watch)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) ids = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantDict options;
+  int status = LBCTL_EXIT_OK;
+  gboolean progress = !lbctl_json && isatty (STDERR_FILENO);
+  gint64 started = g_get_monotonic_time ();
+
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      job->started = started;
+      if (job->account->incoming != NULL)
+        g_strv_builder_add (builder, job->account->id);
+    }
+  ids = g_strv_builder_end (builder);
+  if (ids[0] == NULL)
+    return LBCTL_EXIT_OK;
+  g_variant_dict_init (&options, NULL);
+  g_variant_dict_insert (&options, "headers-only", "b", headers_only);
+  if (progress)
+    g_signal_connect (backend, "sync-progress", G_CALLBACK (remote_progress_cb), NULL);
+  if (!lb_bus_backend1_call_sync_sync (backend, (const char * const *) ids,
+                                       g_variant_dict_end (&options), &results, NULL, &error))
+    return lbctl_fail_remote (error);
+  if (progress)
+    {
+      g_signal_handlers_disconnect_by_func (backend, remote_progress_cb, NULL);
+      g_printerr ("\r\033[K");
+    }
+
+  for (gsize i = 0; i < g_variant_n_children (results); i++)
+    {
+      g_autoptr(GVariant) result = NULL;
+      const char *id;
+
+      g_variant_get_child (results, i, "(&s@a{sv})", &id, &result);
+      for (guint j = 0; j < jobs->len; j++)
+        {
+          Job *job = g_ptr_array_index (jobs, j);
+
+          if (strcmp (job->account->id, id) == 0 && !job->remote)
+            remote_result (job, result);
+        }
+    }
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      print_job (job);
+      if (job->error != NULL && status == LBCTL_EXIT_OK)
+        status = lbctl_exit_status (job->error);
+    }
+  if (lbctl_json)
+    print_json (jobs);
+  fflush (stdout);
+
+  if (watch)
+    {
+      /* The service keeps the accounts up to date: follow what it finds. */
+      state.loop = g_main_loop_new (NULL, FALSE);
+      g_signal_connect (backend, "new-mail", G_CALLBACK (remote_new_mail_cb), NULL);
+      g_unix_signal_add (SIGINT, stop_cb, NULL);
+      g_unix_signal_add (SIGTERM, stop_cb, NULL);
+      g_main_loop_run (state.loop);
+      g_clear_pointer (&state.loop, g_main_loop_unref);
+    }
+  return status;
+}
+
 int
 lbctl_sync (int    argc,
             char **argv)
@@ -298,6 +460,15 @@ lbctl_sync (int    argc,
         }
       g_ptr_array_add (jobs, job);
     }
+
+  if (poll_seconds == 0)
+    return lbctl_usage_error ("sync", _("--poll needs a number of seconds above 0"));
+  {
+    g_autoptr(LbBusBackend1) backend = lbctl_backend ();
+
+    if (backend != NULL)
+      return sync_remote (backend, jobs, headers_only, watch);
+  }
 
   store = lbctl_open_store (&error);
   if (store == NULL)

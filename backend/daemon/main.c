@@ -8,6 +8,9 @@
 #include <locale.h>
 #include <stdlib.h>
 
+#include "lb-mime.h"
+#include "lb-store-writer.h"
+#include "lbd-scheduler.h"
 #include "lbd-service.h"
 
 /*
@@ -21,6 +24,7 @@ typedef struct
 {
   GMainLoop *loop;
   LbdService *service;
+  LbdScheduler *scheduler;
   guint owner_id;
   gboolean acquired;
   int exit_status;
@@ -53,6 +57,8 @@ name_acquired_cb (GDBusConnection *connection,
 
   backend->acquired = TRUE;
   g_message ("Serving %s as %s", LB_BACKEND_OBJECT_PATH, name);
+  /* Sync ownership follows the name: only its owner syncs (DESIGN.md). */
+  lbd_scheduler_start (backend->scheduler);
 }
 
 static guint32
@@ -124,14 +130,23 @@ main (int   argc,
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(LbStore) store = NULL;
+  g_autoptr(LbStoreWriter) writer = NULL;
+  g_autoptr(LbdScheduler) scheduler = NULL;
   g_autofree char *data_dir = NULL;
   gboolean version = FALSE;
+  int poll_seconds = 0;
+  int retry_base_ms = 0;
   Backend backend = { 0 };
   guint sigterm_id, sigint_id;
   const GOptionEntry entries[] = {
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir,
       N_("The mail store to serve (default: $LETTERBOX_DATA_DIR or ~/.local/share/letterbox)"),
       N_("DIR") },
+    { "poll-interval", 0, 0, G_OPTION_ARG_INT, &poll_seconds,
+      N_("Seconds between polls of every account (default 300)"), N_("SECONDS") },
+    { "retry-base", 0, 0, G_OPTION_ARG_INT, &retry_base_ms,
+      N_("Milliseconds before the first retry of a failed sync; each failure in a row "
+         "doubles it (default 30000)"), N_("MS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
     { NULL }
   };
@@ -168,8 +183,29 @@ main (int   argc,
       return EXIT_FAILURE;
     }
 
+  if (poll_seconds < 0 || retry_base_ms < 0)
+    {
+      g_printerr ("letterbox-backend: %s\n", _("--poll-interval and --retry-base cannot be "
+                                                 "negative"));
+      return EXIT_FAILURE;
+    }
+
+  lb_mime_init ();
+  writer = lb_store_writer_new (data_dir, &error);
+  if (writer == NULL)
+    {
+      g_printerr ("letterbox-backend: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  scheduler = lbd_scheduler_new (store, writer);
+  if (poll_seconds > 0)
+    lbd_scheduler_set_poll_interval (scheduler, poll_seconds);
+  if (retry_base_ms > 0)
+    lbd_scheduler_set_retry_base (scheduler, retry_base_ms);
+
   backend.loop = g_main_loop_new (NULL, FALSE);
-  backend.service = lbd_service_new (store);
+  backend.scheduler = scheduler;
+  backend.service = lbd_service_new (store, writer, scheduler);
   backend.exit_status = EXIT_SUCCESS;
 
   sigterm_id = g_unix_signal_add (SIGTERM, quit_on_signal_cb, &backend);
@@ -182,9 +218,12 @@ main (int   argc,
 
   g_main_loop_run (backend.loop);
 
-  /* Give the name back first, so a new instance can start while this one closes. */
+  /* Give the name back first, so a new instance can start while this one closes; then
+   * stop syncing and let the writer finish what is queued, so nothing written is lost. */
   g_bus_unown_name (backend.owner_id);
   lbd_service_unexport (backend.service);
+  lbd_scheduler_stop (scheduler);
+  lb_store_writer_close (writer);
   g_source_remove (sigterm_id);
   g_source_remove (sigint_id);
   g_clear_object (&backend.service);
