@@ -13,6 +13,8 @@
 #include "lbd-scheduler.h"
 #include "lbd-service.h"
 
+#define LB_BACKEND_SETTINGS_SCHEMA "org.letterbox.Letterbox.Backend"
+
 /*
  * letterbox-backend: the headless host of the engine. It owns org.letterbox.Backend on
  * the session bus (and with it the right to write the store) and exports
@@ -123,6 +125,25 @@ quit_on_signal_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The service's settings, or NULL when their schema is not installed (a build tree run
+ * without GSETTINGS_SCHEMA_DIR): then the defaults and the command line apply. */
+static GSettings *
+backend_settings (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (source != NULL)
+    schema = g_settings_schema_source_lookup (source, LB_BACKEND_SETTINGS_SCHEMA, TRUE);
+  if (schema == NULL)
+    {
+      g_message ("The settings schema %s is not installed: using the defaults",
+                 LB_BACKEND_SETTINGS_SCHEMA);
+      return NULL;
+    }
+  return g_settings_new_full (schema, NULL, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -132,6 +153,7 @@ main (int   argc,
   g_autoptr(LbStore) store = NULL;
   g_autoptr(LbStoreWriter) writer = NULL;
   g_autoptr(LbdScheduler) scheduler = NULL;
+  g_autoptr(GSettings) settings = NULL;
   g_autofree char *data_dir = NULL;
   gboolean version = FALSE;
   int poll_seconds = 0;
@@ -197,7 +219,10 @@ main (int   argc,
       g_printerr ("letterbox-backend: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  settings = backend_settings ();
   scheduler = lbd_scheduler_new (store, writer);
+  if (poll_seconds == 0 && settings != NULL)
+    poll_seconds = (int) g_settings_get_uint (settings, "poll-interval");
   if (poll_seconds > 0)
     lbd_scheduler_set_poll_interval (scheduler, poll_seconds);
   if (retry_base_ms > 0)
