@@ -14,8 +14,67 @@
  * the exit status stays LBCTL_EXIT_NOT_RUNNING (scripts ask exactly that) and what the
  * local store holds is printed too (no store is created where there is none). */
 
+/* One line per account: "  work  online", "  home  error: … (needs you)". */
 static void
-print_status (GVariant *status)
+print_accounts (GVariant *accounts)
+{
+  for (gsize i = 0; i < g_variant_n_children (accounts); i++)
+    {
+      g_autoptr(GVariant) state = NULL;
+      const char *id, *value = "?", *error = "";
+      gboolean action = FALSE;
+
+      g_variant_get_child (accounts, i, "(&s@a{sv})", &id, &state);
+      g_variant_lookup (state, "state", "&s", &value);
+      g_variant_lookup (state, "error", "&s", &error);
+      g_variant_lookup (state, "needs-user-action", "b", &action);
+      if (error[0] == '\0')
+        g_print ("  %-16s %s\n", id, value);
+      else if (action)
+        /* Translators: an account's state, its error, and a hint that waiting won't fix it. */
+        g_print (_("  %-16s %s: %s (needs your action)\n"), id, value, error);
+      else
+        g_print ("  %-16s %s: %s\n", id, value, error);
+    }
+}
+
+static void
+json_accounts (LbctlJson *json,
+               GVariant  *accounts)
+{
+  lbctl_json_name (json, "account_states");
+  lbctl_json_begin_array (json);
+  for (gsize i = 0; i < g_variant_n_children (accounts); i++)
+    {
+      g_autoptr(GVariant) state = NULL;
+      const char *id, *value = "", *error = "", *kind = "";
+      gboolean action = FALSE;
+      gint64 last = 0;
+      guint failures = 0;
+
+      g_variant_get_child (accounts, i, "(&s@a{sv})", &id, &state);
+      g_variant_lookup (state, "state", "&s", &value);
+      g_variant_lookup (state, "error", "&s", &error);
+      g_variant_lookup (state, "error-kind", "&s", &kind);
+      g_variant_lookup (state, "needs-user-action", "b", &action);
+      g_variant_lookup (state, "last-sync", "x", &last);
+      g_variant_lookup (state, "failures", "u", &failures);
+      lbctl_json_begin_object (json);
+      lbctl_json_member_string (json, "id", id);
+      lbctl_json_member_string (json, "state", value);
+      lbctl_json_member_string (json, "error", error[0] != '\0' ? error : NULL);
+      lbctl_json_member_string (json, "error_kind", kind[0] != '\0' ? kind : NULL);
+      lbctl_json_member_boolean (json, "needs_user_action", action);
+      lbctl_json_member_int (json, "last_sync", last);
+      lbctl_json_member_int (json, "failures", failures);
+      lbctl_json_end_object (json);
+    }
+  lbctl_json_end_array (json);
+}
+
+static void
+print_status (GVariant *status,
+              GVariant *account_states)
 {
   g_autoptr(GVariantDict) dict = g_variant_dict_new (status);
   const char *version = "?";
@@ -24,6 +83,9 @@ print_status (GVariant *status)
   guint32 pid = 0;
   guint32 accounts = 0;
   guint64 uptime = 0;
+  guint32 outbox = 0;
+  const char *relay_socket = "";
+  guint16 relay_port = 0;
   g_autofree char *uptime_text = NULL;
 
   g_variant_dict_lookup (dict, "version", "&s", &version);
@@ -32,6 +94,9 @@ print_status (GVariant *status)
   g_variant_dict_lookup (dict, "data-dir", "&s", &data_dir);
   g_variant_dict_lookup (dict, "accounts", "u", &accounts);
   g_variant_dict_lookup (dict, "state", "&s", &state);
+  g_variant_dict_lookup (dict, "outbox", "u", &outbox);
+  g_variant_dict_lookup (dict, "relay-socket", "&s", &relay_socket);
+  g_variant_dict_lookup (dict, "relay-port", "q", &relay_port);
 
   if (lbctl_json)
     {
@@ -46,6 +111,10 @@ print_status (GVariant *status)
       lbctl_json_member_string (json, "data_dir", data_dir);
       lbctl_json_member_int (json, "accounts", accounts);
       lbctl_json_member_string (json, "state", state);
+      lbctl_json_member_int (json, "outbox", outbox);
+      lbctl_json_member_string (json, "relay_socket", relay_socket[0] != '\0' ? relay_socket : NULL);
+      lbctl_json_member_int (json, "relay_port", relay_port);
+      json_accounts (json, account_states);
       lbctl_json_end_object (json);
       text = lbctl_json_free_to_string (g_steal_pointer (&json));
       g_print ("%s\n", text);
@@ -58,6 +127,12 @@ print_status (GVariant *status)
   g_print (_("Store:    %s\n"), data_dir);
   g_print (_("Accounts: %u\n"), accounts);
   g_print (_("State:    %s\n"), state);
+  g_print (_("Outbox:   %u waiting\n"), outbox);
+  if (relay_socket[0] != '\0')
+    g_print (_("Relay:    %s (letterbox-sendmail)\n"), relay_socket);
+  if (relay_port != 0)
+    g_print (_("Relay:    127.0.0.1:%u (SMTP with AUTH)\n"), relay_port);
+  print_accounts (account_states);
 }
 
 /* What the local store holds, printed when the service does not run. The exit status is
@@ -130,6 +205,7 @@ lbctl_status (int    argc,
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(LbBusBackend1) proxy = NULL;
   g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) accounts = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *owner = NULL;
 
@@ -178,6 +254,12 @@ lbctl_status (int    argc,
       return LBCTL_EXIT_FAILURE;
     }
 
-  print_status (status);
+  if (!lb_bus_backend1_call_list_accounts_sync (proxy, &accounts, NULL, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      lbctl_error (_("the background service did not answer: %s"), error->message);
+      return LBCTL_EXIT_FAILURE;
+    }
+  print_status (status, accounts);
   return LBCTL_EXIT_OK;
 }

@@ -619,6 +619,16 @@ test_errors (Fixture       *f,
   g_assert_cmpstr (kind, ==, "auth");
   g_assert_true (action);
   g_assert_nonnull (strstr (message, "wrong account"));
+  {
+    g_auto(Result) r = { 0 };
+
+    /* letterbox-ctl status tells the user which account needs them. */
+    run_ctl (f, &r, "status", NULL);
+    g_test_message ("%s", r.out);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "(needs your action)"));
+    g_assert_nonnull (strstr (r.out, "  wrong "));
+  }
 
   /* An unreachable server: retried by itself (100 ms, then 200, 400… ±25 %). */
   wait_state (f, "down", "error", 3);
