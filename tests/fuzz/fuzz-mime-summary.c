@@ -5,11 +5,13 @@
 
 #include "lb-mime.h"
 #include "lb-mime-build.h"
+#include "lb-mime-envelope.h"
 #include "lb-mime-html.h"
 #include "lb-mime-quote.h"
 #include "lb-mime-summary.h"
 
 /* libFuzzer target for the mime layer: the input is parsed as a message and summarised
+ * (and its envelope read as `sendmail -t` would)
  * with text extraction (every string must be valid UTF-8, the preview and the text
  * within their limits), replied to and forwarded, the reply built and written; the
  * input is also reduced as HTML. */
@@ -93,6 +95,18 @@ LLVMFuzzerTestOneInput (const guint8 *data,
 {
   g_autoptr(GMimeMessage) message = lb_mime_parse_bytes (data, size, NULL);
   g_autofree char *text = lb_mime_html_to_text ((const char *) data, size);
+  g_autoptr(GBytes) bytes = g_bytes_new_static (data, size);
+  g_autoptr(LbMimeEnvelope) envelope = lb_mime_envelope_from_message (bytes, NULL);
+
+  /* The envelope: valid addresses, and only bytes removed (never added). */
+  if (envelope != NULL)
+    {
+      if (g_bytes_get_size (envelope->message) > size || envelope->recipients[0] == NULL)
+        __builtin_trap ();
+      check_utf8 (envelope->sender);
+      for (guint i = 0; envelope->recipients[i] != NULL; i++)
+        check_utf8 (envelope->recipients[i]);
+    }
 
   check_utf8 (text);
   if (message != NULL)

@@ -6,6 +6,7 @@
 
 #include "lb-mime.h"
 #include "lb-mime-build.h"
+#include "lb-mime-envelope.h"
 #include "lb-mime-html.h"
 #include "lb-mime-quote.h"
 #include "lb-mime-summary.h"
@@ -1159,6 +1160,83 @@ test_corpus (void)
   g_assert_cmpuint (n, >=, 12);
 }
 
+/* sendmail -t: To, Cc and Bcc (groups opened, each address once), the From mailbox, and
+ * the message without Bcc — folded continuation lines included, every other byte kept. */
+static void
+test_sendmail_envelope (void)
+{
+  static const char input[] =
+    "From: \"Ann Example\" <ann@example.org>, other@example.org\r\n"
+    "Sender: sec@example.org\r\n"
+    "To: Bob <bob@example.net>, team: carol@example.net, dan@example.net;\r\n"
+    "Cc: BOB@example.net,\r\n"
+    " eve@example.com\r\n"
+    "bcc: hidden@example.com,\r\n"
+    "\tsecret@example.com\r\n"
+    "Subject: Bcc: not a field here\r\n"
+    "\r\n"
+    "Bcc: in the body stays\r\n";
+  static const char expected[] =
+    "From: \"Ann Example\" <ann@example.org>, other@example.org\r\n"
+    "Sender: sec@example.org\r\n"
+    "To: Bob <bob@example.net>, team: carol@example.net, dan@example.net;\r\n"
+    "Cc: BOB@example.net,\r\n"
+    " eve@example.com\r\n"
+    "Subject: Bcc: not a field here\r\n"
+    "\r\n"
+    "Bcc: in the body stays\r\n";
+  const char *const want[] = { "bob@example.net", "carol@example.net", "dan@example.net",
+                               "eve@example.com", "hidden@example.com", "secret@example.com",
+                               NULL };
+  g_autoptr(GBytes) bytes = g_bytes_new_static (input, strlen (input));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LbMimeEnvelope) envelope = lb_mime_envelope_from_message (bytes, &error);
+  gsize len;
+  const char *out;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (envelope->sender, ==, "ann@example.org");
+  g_assert_cmpstrv (envelope->recipients, want);
+  out = g_bytes_get_data (envelope->message, &len);
+  g_assert_cmpmem (out, len, expected, strlen (expected));
+
+  /* LF line ends, no body, no From: Sender is the sender. */
+  {
+    static const char lf[] = "Sender: s@example.org\nTo: a@example.org\nBcc: b@example.org";
+    g_autoptr(GBytes) in = g_bytes_new_static (lf, strlen (lf));
+    g_autoptr(LbMimeEnvelope) e = lb_mime_envelope_from_message (in, &error);
+    const char *const two[] = { "a@example.org", "b@example.org", NULL };
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (e->sender, ==, "s@example.org");
+    g_assert_cmpstrv (e->recipients, two);
+    out = g_bytes_get_data (e->message, &len);
+    g_assert_cmpmem (out, len, "Sender: s@example.org\nTo: a@example.org\n", 40);
+  }
+}
+
+static void
+test_sendmail_envelope_errors (void)
+{
+  static const char *const inputs[] = {
+    "",
+    "Subject: nobody\r\n\r\nTo: in-the-body@example.org\r\n",
+    "To: undisclosed-recipients:;\r\n\r\nx\r\n",
+    "To: \r\nCc:\r\n\r\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (inputs); i++)
+    {
+      g_autoptr(GBytes) in = g_bytes_new_static (inputs[i], strlen (inputs[i]));
+      g_autoptr(GError) error = NULL;
+      g_autoptr(LbMimeEnvelope) e = lb_mime_envelope_from_message (in, &error);
+
+      g_assert_null (e);
+      g_assert_true (error->domain == LB_MIME_ERROR);
+      g_assert_nonnull (error->message);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1199,6 +1277,8 @@ main (int   argc,
   g_test_add_func ("/mime/quote/forward-inline", test_forward_inline);
   g_test_add_func ("/mime/quote/forward-attached", test_forward_attached);
   g_test_add_func ("/mime/corpus", test_corpus);
+  g_test_add_func ("/mime/envelope/from-header", test_sendmail_envelope);
+  g_test_add_func ("/mime/envelope/errors", test_sendmail_envelope_errors);
 
   return g_test_run ();
 }
