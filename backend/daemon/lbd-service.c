@@ -328,7 +328,7 @@ apply_next (Apply *apply)
   if ((folder = apply_folder (apply, message->folder_id)) == NULL)
     {
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("Message %" G_GINT64_FORMAT " is in no known folder"), message_id);
+                   _("Message %lld is in no known folder"), (long long) message_id);
       apply_fail (apply, error);
       return;
     }
@@ -364,15 +364,15 @@ apply_next (Apply *apply)
               (to = apply_folder (apply, to_id)) == NULL)
             {
               g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                           _("There is no folder %" G_GINT64_FORMAT), to_id);
+                           _("There is no folder %lld"), (long long) to_id);
               apply_fail (apply, error);
               return;
             }
           if (strcmp (lb_folder_get_account_id (to), apply->account_id) != 0)
             {
               g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                           _("Message %" G_GINT64_FORMAT " cannot move to another account’s "
-                             "folder"), message_id);
+                           _("Message %lld cannot move to another account’s folder"),
+                           (long long) message_id);
               apply_fail (apply, error);
               return;
             }
