@@ -3,14 +3,17 @@
 """The practical limit for bench/imap-fetch.sh and bench/imap-sync.sh over TLS, nothing
 parsed beyond what the protocol needs. Prints "<seconds> <bytes>".
 
-   raw-imap-fetch.py HOST PORT CA_FILE USER PASSWORD MAILBOX headers|bodies|resync
+   raw-imap-fetch.py HOST PORT CA_FILE USER PASSWORD MAILBOX headers|bodies|resync|resync-open
 
 headers, bodies: one pipelined UID FETCH 1:* of the summary items or of every full body,
 read in large chunks until the tagged OK.
 resync: a no-change QRESYNC resync of the whole account: each mailbox's UIDVALIDITY and
 HIGHESTMODSEQ are read first (not timed), then timed from the connection on: LOGIN,
 ENABLE QRESYNC, LIST, and SELECT (QRESYNC (uidvalidity modseq)) of every mailbox in turn.
-MAILBOX is not used there."""
+MAILBOX is not used there.
+resync-open: the same resync on a session already logged in with QRESYNC enabled (what a
+client that keeps its connection pays): LIST and the SELECTs timed; prints "<seconds>
+<bytes> <seconds of MAILBOX's SELECT>"."""
 import re
 import socket
 import ssl
@@ -52,7 +55,7 @@ def mailboxes(sock, tag):
             for m in re.findall(rb'\* LIST \([^)]*\) (?:"[^"]*"|NIL) ([^\r]*)\r\n', listing)]
 
 
-if mode == "resync":
+if mode in ("resync", "resync-open"):
     sock = connect()
     until(sock, rb"\r\n")
     command(sock, "s1", f'LOGIN "{user}" "{password}"')
@@ -61,18 +64,29 @@ if mode == "resync":
         status = command(sock, "s3", f'STATUS "{name}" (UIDVALIDITY HIGHESTMODSEQ)')
         state[name] = (re.search(rb"UIDVALIDITY (\d+)", status).group(1).decode(),
                        re.search(rb"HIGHESTMODSEQ (\d+)", status).group(1).decode())
-    sock.sendall(b"s4 LOGOUT\r\n")
-    sock.close()
-
-    start = time.monotonic()
-    sock = connect()
-    total = len(until(sock, rb"\r\n"))
-    total += len(command(sock, "a1", f'LOGIN "{user}" "{password}"'))
+    if mode == "resync":
+        sock.sendall(b"s4 LOGOUT\r\n")
+        sock.close()
+        start = time.monotonic()
+        sock = connect()
+        total = len(until(sock, rb"\r\n"))
+        total += len(command(sock, "a1", f'LOGIN "{user}" "{password}"'))
+    else:
+        total = 0
     total += len(command(sock, "a2", "ENABLE QRESYNC"))
+    if mode == "resync-open":
+        start = time.monotonic()
+    selected = 0.0
     for i, name in enumerate(mailboxes(sock, "a3")):
         validity, modseq = state[name]
+        began = time.monotonic()
         total += len(command(sock, f"b{i}", f'SELECT "{name}" (QRESYNC ({validity} {modseq}))'))
-    print(f"{time.monotonic() - start:.4f} {total}")
+        if name == mailbox:
+            selected = time.monotonic() - began
+    if mode == "resync":
+        print(f"{time.monotonic() - start:.4f} {total}")
+    else:
+        print(f"{time.monotonic() - start:.4f} {total} {selected:.4f}")
     sock.sendall(b"a4 LOGOUT\r\n")
     sys.exit(0)
 

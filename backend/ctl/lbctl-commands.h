@@ -43,6 +43,9 @@ int lbctl_move (int argc, char **argv);
 int lbctl_delete (int argc, char **argv);
 /* lbctl-sync.c: accounts synced in-process */
 int lbctl_sync (int argc, char **argv);
+/* lbctl-send.c: the outbox */
+int lbctl_send (int argc, char **argv);
+int lbctl_outbox (int argc, char **argv);
 /* lbctl-import.c: mail in and out of the store */
 int lbctl_import (int argc, char **argv);
 int lbctl_export (int argc, char **argv);

@@ -46,6 +46,19 @@ typedef struct
 
 static Sync state;
 
+/* LB_SYNC_TRACE: when the command's own steps end, on stderr (see lb-imap-sync.c). */
+static void
+trace (const char *what)
+{
+  static gint64 origin;
+
+  if (g_getenv ("LB_SYNC_TRACE") == NULL)
+    return;
+  if (origin == 0)
+    origin = g_get_monotonic_time ();
+  g_printerr ("lbctl sync %9.3f ms %s\n", (g_get_monotonic_time () - origin) / 1000.0, what);
+}
+
 static void
 job_free (Job *job)
 {
@@ -228,6 +241,31 @@ poll_cb (gpointer user_data)
         lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
     }
   return G_SOURCE_CONTINUE;
+}
+
+/* Starts the job's sync (again: its connections stay logged in between runs). */
+static void
+start_job (Job *job)
+{
+  job->started = g_get_monotonic_time ();
+  job->done = FALSE;
+  state.running++;
+  if (LB_IS_IMAP_SYNC (job->sync))
+    lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync), state.flags, NULL, imap_done_cb, job);
+  else
+    lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
+}
+
+/* LB_SYNC_REPEAT=N (for bench/imap-sync.sh): the syncs run N times in this process, one
+ * line per account each time; the runs after the first show what a sync costs on
+ * connections that are already open and logged in, as in the background service. */
+static guint
+repeat_count (void)
+{
+  const char *env = g_getenv ("LB_SYNC_REPEAT");
+  guint64 n = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 1;
+
+  return (guint) CLAMP (n, 1, 100);
 }
 
 static gboolean
@@ -424,6 +462,7 @@ lbctl_sync (int    argc,
   g_autoptr(GError) error = NULL;
   int status = LBCTL_EXIT_OK;
 
+  trace ("start");
   args = lbctl_parse_args (argc, argv, &help, options, FALSE, &status);
   if (args == NULL)
     return status;
@@ -461,6 +500,7 @@ lbctl_sync (int    argc,
       g_ptr_array_add (jobs, job);
     }
 
+  trace ("accounts loaded");
   if (poll_seconds == 0)
     return lbctl_usage_error ("sync", _("--poll needs a number of seconds above 0"));
   {
@@ -473,9 +513,11 @@ lbctl_sync (int    argc,
   store = lbctl_open_store (&error);
   if (store == NULL)
     return lbctl_fail (error);
+  trace ("store opened");
   writer = lbctl_open_writer (store, &error);
   if (writer == NULL)
     return lbctl_fail (error);
+  trace ("writer opened");
 
   if (poll_seconds == 0)
     return lbctl_usage_error ("sync", _("--poll needs a number of seconds above 0"));
@@ -490,22 +532,19 @@ lbctl_sync (int    argc,
 
       if (job->account->incoming == NULL)
         continue;
-      job->started = g_get_monotonic_time ();
-      state.running++;
       if (job->account->incoming->protocol == LB_ACCOUNT_PROTOCOL_IMAP)
         {
           job->sync = G_OBJECT (lb_imap_sync_new (job->account, writer));
           if (state.progress)
             g_signal_connect (job->sync, "progress", G_CALLBACK (imap_progress_cb), job);
-          lb_imap_sync_run_async (LB_IMAP_SYNC (job->sync), state.flags, NULL, imap_done_cb, job);
         }
       else
         {
           job->sync = G_OBJECT (lb_pop3_sync_new (job->account, writer));
           if (state.progress)
             g_signal_connect (job->sync, "progress", G_CALLBACK (pop3_progress_cb), job);
-          lb_pop3_sync_run_async (LB_POP3_SYNC (job->sync), NULL, pop3_done_cb, job);
         }
+      start_job (job);
     }
   if (state.running > 0 && watch)
     {
@@ -542,11 +581,32 @@ lbctl_sync (int    argc,
     }
   else if (state.running > 0)
     {
-      g_main_loop_run (state.loop);
-      if (state.progress)
-        g_printerr ("\r\033[K");
-      for (guint i = 0; i < jobs->len; i++)
-        print_job (g_ptr_array_index (jobs, i));
+      guint repeat = repeat_count ();
+
+      for (guint run = 0; run < repeat; run++)
+        {
+          g_autoptr(GPtrArray) ran = g_ptr_array_new ();
+
+          for (guint i = 0; i < jobs->len; i++)
+            {
+              Job *job = g_ptr_array_index (jobs, i);
+
+              if (run == 0)
+                g_ptr_array_add (ran, job);
+              else if (job->sync != NULL && job->error == NULL)
+                {
+                  start_job (job);
+                  g_ptr_array_add (ran, job);
+                }
+            }
+          if (state.running == 0)
+            break;
+          g_main_loop_run (state.loop);
+          if (state.progress)
+            g_printerr ("\r\033[K");
+          for (guint i = 0; i < ran->len; i++)
+            print_job (g_ptr_array_index (ran, i));
+        }
     }
   if (lbctl_json)
     print_json (jobs);
@@ -559,8 +619,10 @@ lbctl_sync (int    argc,
       if (job->error != NULL && status == LBCTL_EXIT_OK)
         status = lbctl_exit_status (job->error);
     }
+  trace ("syncs done");
   g_ptr_array_set_size (jobs, 0);
   lb_store_writer_close (writer);
+  trace ("writer closed");
   g_clear_pointer (&state.loop, g_main_loop_unref);
   return status;
 }

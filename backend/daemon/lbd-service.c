@@ -3,11 +3,15 @@
 
 #include "config.h"
 
+#include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
 #include <glib/gi18n.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-mime.h"
+#include "lb-mime-envelope.h"
 #include "lbd-service.h"
 
 /* The org.letterbox.Backend1 object: answers for the engine on the session bus. Every
@@ -19,6 +23,7 @@ struct _LbdService
   LbStore *store;
   LbStoreWriter *writer;
   LbdScheduler *scheduler;
+  LbOutbox *outbox;              /* NULL until set */
   LbBusBackend1 *skeleton;
   gint64 started_at;
   char *relay_socket;
@@ -39,13 +44,18 @@ return_error (GDBusMethodInvocation *invocation,
   const char *name = ERROR_FAILED;
 
   if (g_error_matches (error, LBD_SCHEDULER_ERROR, LBD_SCHEDULER_ERROR_NOT_FOUND) ||
+      g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_NOT_FOUND) ||
       g_error_matches (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND) ||
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     name = ERROR_NOT_FOUND;
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BUSY) ||
+  else if (g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_BUSY) ||
+           g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_ALREADY_SENT) ||
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BUSY) ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING))
     name = ERROR_BUSY;
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT) ||
+  else if (g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_INVALID) ||
+           g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_NO_ACCOUNT) ||
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT) ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
     name = "org.freedesktop.DBus.Error.InvalidArgs";
   g_dbus_method_invocation_return_dbus_error (invocation, name, error->message);
@@ -69,6 +79,8 @@ handle_status (LbBusBackend1         *skeleton,
     }
 
   g_variant_dict_init (&dict, NULL);
+  if (self->outbox != NULL && lb_outbox_is_sending (self->outbox))
+    state = "sending";
   if (lbd_scheduler_is_busy (self->scheduler))
     state = "syncing";
   g_variant_dict_insert (&dict, "version", "s", PACKAGE_VERSION);
@@ -78,7 +90,8 @@ handle_status (LbBusBackend1         *skeleton,
   g_variant_dict_insert (&dict, "data-dir", "s", lb_store_get_data_dir (self->store));
   g_variant_dict_insert (&dict, "accounts", "u", n_accounts);
   g_variant_dict_insert (&dict, "state", "s", state);
-  g_variant_dict_insert (&dict, "outbox", "u", 0);
+  g_variant_dict_insert (&dict, "outbox", "u",
+                         self->outbox != NULL ? lb_outbox_get_pending_count (self->outbox) : 0);
   g_variant_dict_insert (&dict, "relay-socket", "s",
                          self->relay_socket != NULL ? self->relay_socket : "");
   g_variant_dict_insert (&dict, "relay-port", "q", self->relay_port);
@@ -434,6 +447,319 @@ handle_apply_changes (LbBusBackend1         *skeleton,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- The outbox: Submit, ListOutbox, CancelOutbox, RetryOutbox, SendResult ---- */
+
+/* The largest message Submit reads from its file descriptor. */
+#define SUBMIT_MAX_SIZE (G_GUINT64_CONSTANT (1) << 30)
+
+typedef struct
+{
+  LbdService *self;
+  GDBusMethodInvocation *invocation;
+  GInputStream *input;
+  GByteArray *data;
+  char *envelope_from;
+  GStrv recipients;
+  char *account_id;
+} Submit;
+
+static void
+submit_free (Submit *submit)
+{
+  g_object_unref (submit->self);
+  g_object_unref (submit->invocation);
+  g_clear_object (&submit->input);
+  g_clear_pointer (&submit->data, g_byte_array_unref);
+  g_free (submit->envelope_from);
+  g_strfreev (submit->recipients);
+  g_free (submit->account_id);
+  g_free (submit);
+}
+
+static void
+submit_fail (Submit       *submit,
+             const GError *error)
+{
+  return_error (submit->invocation, error);
+  submit_free (submit);
+}
+
+static void
+submitted_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Submit *submit = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *queue_id = lb_outbox_submit_finish (LB_OUTBOX (source), result, &error);
+
+  if (queue_id == NULL)
+    {
+      submit_fail (submit, error);
+      return;
+    }
+  lb_bus_backend1_complete_submit (submit->self->skeleton, submit->invocation, NULL, queue_id);
+  submit_free (submit);
+}
+
+static void
+submit_read_all (Submit *submit)
+{
+  LbdService *self = submit->self;
+  g_autoptr(GBytes) message = g_byte_array_free_to_bytes (g_steal_pointer (&submit->data));
+  g_autoptr(LbMimeEnvelope) envelope = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *from = submit->envelope_from;
+  const char *const *recipients = (const char *const *) submit->recipients;
+
+  /* What the call left out, the message's header gives (and Bcc goes). */
+  if (from[0] == '\0' || recipients == NULL || recipients[0] == NULL)
+    {
+      if ((envelope = lb_mime_envelope_from_message (message, &error)) == NULL)
+        {
+          g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s",
+                       (error->domain == LB_MIME_ERROR) ? error->message : _("Unreadable message"));
+          submit_fail (submit, error);
+          return;
+        }
+      if (from[0] == '\0')
+        from = envelope->sender != NULL ? envelope->sender : "";
+      if (recipients == NULL || recipients[0] == NULL)
+        {
+          recipients = (const char *const *) envelope->recipients;
+          g_bytes_unref (message);
+          message = g_bytes_ref (envelope->message);
+        }
+    }
+  lb_outbox_submit_async (self->outbox, from, recipients, message, submit->account_id, NULL,
+                          submitted_cb, submit);
+}
+
+static void
+submit_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Submit *submit = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
+                                                              &error);
+
+  if (chunk == NULL)
+    {
+      g_prefix_error (&error, _("Cannot read the message: "));
+      submit_fail (submit, error);
+      return;
+    }
+  if (g_bytes_get_size (chunk) == 0)
+    {
+      submit_read_all (submit);
+      return;
+    }
+  if (submit->data->len + g_bytes_get_size (chunk) > SUBMIT_MAX_SIZE)
+    {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("The message is larger than %s"), "1 GB");
+      submit_fail (submit, error);
+      return;
+    }
+  g_byte_array_append (submit->data, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
+  g_input_stream_read_bytes_async (submit->input, 256 * 1024, G_PRIORITY_DEFAULT, NULL,
+                                   submit_read_cb, submit);
+}
+
+static gboolean
+handle_submit (LbBusBackend1         *skeleton,
+               GDBusMethodInvocation *invocation,
+               GUnixFDList           *fd_list,
+               GVariant              *message,
+               const char            *envelope_from,
+               const char * const    *recipients,
+               GVariant              *options,
+               gpointer               user_data)
+{
+  LbdService *self = user_data;
+  g_autoptr(GError) error = NULL;
+  Submit *submit;
+  int fd;
+
+  if (self->outbox == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED,
+                                                  _("The outbox is not available"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (fd_list == NULL ||
+      (fd = g_unix_fd_list_get (fd_list, g_variant_get_handle (message), &error)) < 0)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation,
+                                                  "org.freedesktop.DBus.Error.InvalidArgs",
+                                                  _("Submit needs the message as a file "
+                                                    "descriptor"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  submit = g_new0 (Submit, 1);
+  submit->self = g_object_ref (self);
+  submit->invocation = g_object_ref (invocation);
+  submit->input = g_unix_input_stream_new (fd, TRUE);
+  submit->data = g_byte_array_new ();
+  submit->envelope_from = g_strdup (envelope_from);
+  submit->recipients = g_strdupv ((char **) recipients);
+  g_variant_lookup (options, "account", "s", &submit->account_id);
+  g_input_stream_read_bytes_async (submit->input, 256 * 1024, G_PRIORITY_DEFAULT, NULL,
+                                   submit_read_cb, submit);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_list_outbox (LbBusBackend1         *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    gpointer               user_data)
+{
+  LbdService *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
+  if (self->outbox != NULL && (items = lb_outbox_list (self->outbox, &error)) == NULL)
+    {
+      g_variant_builder_clear (&builder);
+      return_error (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  for (guint i = 0; items != NULL && i < items->len; i++)
+    {
+      LbOutboxItem *item = g_ptr_array_index (items, i);
+
+      /* Listed: what waits, and what failed for good; not what is done with. */
+      if (item->state == LB_OUTBOX_STATE_SENT || item->state == LB_OUTBOX_STATE_CANCELLED)
+        continue;
+      GVariantDict dict;
+      const char *const none[] = { NULL };
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "account", "s", item->account_id != NULL ? item->account_id : "");
+      g_variant_dict_insert (&dict, "from", "s", item->sender != NULL ? item->sender : "");
+      g_variant_dict_insert_value (&dict, "recipients",
+                                   g_variant_new_strv (item->recipients != NULL
+                                                         ? (const char *const *) item->recipients
+                                                         : none, -1));
+      g_variant_dict_insert (&dict, "subject", "s", item->subject != NULL ? item->subject : "");
+      g_variant_dict_insert (&dict, "size", "t", item->size);
+      g_variant_dict_insert (&dict, "state", "s", lb_outbox_state_to_string (item->state));
+      g_variant_dict_insert (&dict, "attempts", "u", item->attempts);
+      g_variant_dict_insert (&dict, "next-attempt", "x", item->next_attempt);
+      g_variant_dict_insert (&dict, "error", "s", item->last_error != NULL ? item->last_error : "");
+      g_variant_dict_insert (&dict, "created", "x", item->created);
+      g_variant_builder_add (&builder, "(s@a{sv})", item->queue_id, g_variant_dict_end (&dict));
+    }
+  lb_bus_backend1_complete_list_outbox (skeleton, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+cancel_done_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!lb_outbox_cancel_finish (LB_OUTBOX (source), result, &error))
+    return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static gboolean
+handle_cancel_outbox (LbBusBackend1         *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      const char            *queue_id,
+                      gpointer               user_data)
+{
+  LbdService *self = user_data;
+
+  if (self->outbox == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_NOT_FOUND,
+                                                  _("The outbox is not available"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  lb_outbox_cancel_async (self->outbox, queue_id, NULL, cancel_done_cb,
+                          g_object_ref (invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+retry_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!lb_outbox_retry_finish (LB_OUTBOX (source), result, &error))
+    return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static gboolean
+handle_retry_outbox (LbBusBackend1         *skeleton,
+                     GDBusMethodInvocation *invocation,
+                     const char            *queue_id,
+                     gpointer               user_data)
+{
+  LbdService *self = user_data;
+
+  if (self->outbox == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_NOT_FOUND,
+                                                  _("The outbox is not available"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  lb_outbox_retry_async (self->outbox, queue_id[0] != '\0' ? queue_id : NULL, NULL,
+                         retry_done_cb, g_object_ref (invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+outbox_sent_cb (LbOutbox   *outbox,
+                const char *queue_id,
+                gpointer    user_data)
+{
+  LbdService *self = user_data;
+
+  lb_bus_backend1_emit_send_result (self->skeleton, queue_id, TRUE, "", FALSE);
+}
+
+static void
+outbox_failed_cb (LbOutbox   *outbox,
+                  const char *queue_id,
+                  const char *message,
+                  gboolean    permanent,
+                  gpointer    user_data)
+{
+  LbdService *self = user_data;
+
+  lb_bus_backend1_emit_send_result (self->skeleton, queue_id, FALSE,
+                                    message != NULL ? message : "", permanent);
+}
+
+void
+lbd_service_set_outbox (LbdService *self,
+                        LbOutbox   *outbox)
+{
+  g_return_if_fail (LBD_IS_SERVICE (self));
+  g_return_if_fail (LB_IS_OUTBOX (outbox));
+
+  g_set_object (&self->outbox, outbox);
+  g_signal_connect_object (outbox, "sent", G_CALLBACK (outbox_sent_cb), self, 0);
+  g_signal_connect_object (outbox, "failed", G_CALLBACK (outbox_failed_cb), self, 0);
+}
+
 /* ---- The scheduler's signals, on the bus ---- */
 
 static void
@@ -496,6 +822,7 @@ lbd_service_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->scheduler, self);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->scheduler);
+  g_clear_object (&self->outbox);
   g_clear_object (&self->writer);
   g_clear_object (&self->store);
   g_clear_pointer (&self->relay_socket, g_free);
@@ -521,6 +848,12 @@ lbd_service_init (LbdService *self)
   g_signal_connect (self->skeleton, "handle-sync", G_CALLBACK (handle_sync), self);
   g_signal_connect (self->skeleton, "handle-sync-all", G_CALLBACK (handle_sync_all), self);
   g_signal_connect (self->skeleton, "handle-apply-changes", G_CALLBACK (handle_apply_changes),
+                    self);
+  g_signal_connect (self->skeleton, "handle-submit", G_CALLBACK (handle_submit), self);
+  g_signal_connect (self->skeleton, "handle-list-outbox", G_CALLBACK (handle_list_outbox), self);
+  g_signal_connect (self->skeleton, "handle-cancel-outbox", G_CALLBACK (handle_cancel_outbox),
+                    self);
+  g_signal_connect (self->skeleton, "handle-retry-outbox", G_CALLBACK (handle_retry_outbox),
                     self);
 }
 

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-outbox.h"
 #include "lb-store.h"
 #include "lb-store-writer.h"
 #include "lbd-scheduler.h"
@@ -17,6 +18,8 @@ LbdService    *lbd_service_new          (LbStore          *store,
                                          LbStoreWriter    *writer,
                                          LbdScheduler     *scheduler);
 LbBusBackend1 *lbd_service_get_skeleton (LbdService       *self);
+void           lbd_service_set_outbox   (LbdService       *self,
+                                         LbOutbox         *outbox);
 /* What Status reports of the relay: its socket, and its TCP port (0: none). */
 void           lbd_service_set_relay    (LbdService       *self,
                                          const char       *socket_path,

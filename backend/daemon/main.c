@@ -10,6 +10,9 @@
 
 #include "lb-mime.h"
 #include "lb-store-writer.h"
+#include "lb-outbox.h"
+#include "lbd-relay-secret.h"
+#include "lbd-relay-server.h"
 #include "lbd-scheduler.h"
 #include "lbd-service.h"
 
@@ -27,6 +30,8 @@ typedef struct
   GMainLoop *loop;
   LbdService *service;
   LbdScheduler *scheduler;
+  LbOutbox *outbox;
+  LbdRelayServer *relay;
   guint owner_id;
   gboolean acquired;
   int exit_status;
@@ -50,6 +55,100 @@ bus_acquired_cb (GDBusConnection *connection,
     }
 }
 
+/* ---- The relay hands what it accepts to the outbox ---- */
+
+static void
+relay_submit_async (gpointer             sink_data,
+                    const char          *envelope_from,
+                    const char * const  *recipients,
+                    GBytes              *message,
+                    gboolean             authenticated_tcp,
+                    GCancellable        *cancellable,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data)
+{
+  lb_outbox_submit_async (LB_OUTBOX (sink_data), envelope_from, recipients, message, NULL,
+                          cancellable, callback, user_data);
+}
+
+/* Queued (and fsync'd) → the queue id for "250 … queued as"; otherwise an error the relay
+ * turns into the SMTP reply: the message's or sender's fault is permanent, anything
+ * else (the store, the disk) temporary, so the client keeps the message and retries. */
+static char *
+relay_submit_finish (gpointer       sink_data,
+                     GAsyncResult  *result,
+                     GError       **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  char *queue_id = lb_outbox_submit_finish (LB_OUTBOX (sink_data), result, &local_error);
+  LbdRelaySinkError code = LBD_RELAY_SINK_ERROR_TEMPORARY;
+
+  if (queue_id != NULL)
+    return queue_id;
+  if (g_error_matches (local_error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_INVALID))
+    code = LBD_RELAY_SINK_ERROR_MESSAGE;
+  else if (g_error_matches (local_error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_NO_ACCOUNT))
+    code = LBD_RELAY_SINK_ERROR_SENDER;
+  g_set_error_literal (error, LBD_RELAY_SINK_ERROR, code, local_error->message);
+  return NULL;
+}
+
+static const LbdRelaySink relay_sink = {
+  relay_submit_async,
+  relay_submit_finish,
+};
+
+static void
+secret_published_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!lbd_relay_secret_publish_finish (result, &error))
+    g_message ("The relay password is not in the keyring (%s); scripts find it in %s",
+               error->message, (const char *) user_data);
+  g_free (user_data);
+}
+
+static void
+start_relay (Backend *backend)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret_path = lbd_relay_secret_default_path ();
+  g_autofree char *secret = NULL;
+  gboolean created = FALSE;
+
+  if (backend->relay == NULL)
+    return;
+  secret = lbd_relay_secret_load_or_create (secret_path, &created, &error);
+  if (secret == NULL)
+    {
+      /* Without its password the TCP relay would be open to everyone here: Unix only. */
+      g_warning ("No relay password (%s): the TCP relay stays off", error->message);
+      g_object_set (backend->relay, "tcp-enabled", FALSE, NULL);
+      g_clear_error (&error);
+    }
+  else
+    {
+      lbd_relay_server_set_secret (backend->relay, secret);
+      lbd_relay_secret_publish_async (secret, NULL, secret_published_cb,
+                                      g_steal_pointer (&secret_path));
+    }
+  if (!lbd_relay_server_start (backend->relay, &error))
+    {
+      g_warning ("The mail relay does not run: %s", error->message);
+      g_clear_object (&backend->relay);
+      lbd_service_set_relay (backend->service, NULL, 0);
+      return;
+    }
+  lbd_service_set_relay (backend->service, lbd_relay_server_get_socket_path (backend->relay),
+                         lbd_relay_server_get_tcp_port (backend->relay));
+  g_message ("Relaying mail from %s and 127.0.0.1:%u",
+             lbd_relay_server_get_socket_path (backend->relay),
+             (guint) lbd_relay_server_get_tcp_port (backend->relay));
+}
+
 static void
 name_acquired_cb (GDBusConnection *connection,
                   const char      *name,
@@ -59,8 +158,10 @@ name_acquired_cb (GDBusConnection *connection,
 
   backend->acquired = TRUE;
   g_message ("Serving %s as %s", LB_BACKEND_OBJECT_PATH, name);
-  /* Sync ownership follows the name: only its owner syncs (DESIGN.md). */
+  /* Sync ownership follows the name: only its owner syncs, sends and relays (DESIGN.md). */
   lbd_scheduler_start (backend->scheduler);
+  lb_outbox_start (backend->outbox);
+  start_relay (backend);
 }
 
 static guint32
@@ -158,6 +259,11 @@ main (int   argc,
   gboolean version = FALSE;
   int poll_seconds = 0;
   int retry_base_ms = 0;
+  int relay_port = -1;
+  g_autofree char *relay_socket = NULL;
+  g_autoptr(LbOutbox) outbox = NULL;
+  g_autoptr(LbdRelayServer) relay = NULL;
+  guint64 relay_size = LBD_RELAY_DEFAULT_SIZE_LIMIT;
   Backend backend = { 0 };
   guint sigterm_id, sigint_id;
   const GOptionEntry entries[] = {
@@ -169,6 +275,12 @@ main (int   argc,
     { "retry-base", 0, 0, G_OPTION_ARG_INT, &retry_base_ms,
       N_("Milliseconds before the first retry of a failed sync; each failure in a row "
          "doubles it (default 30000)"), N_("MS") },
+    { "relay-port", 0, 0, G_OPTION_ARG_INT, &relay_port,
+      N_("The relay's TCP port on 127.0.0.1 (0: none; default: the relay-port setting)"),
+      N_("PORT") },
+    { "relay-socket", 0, 0, G_OPTION_ARG_FILENAME, &relay_socket,
+      N_("The relay's Unix socket (default: $XDG_RUNTIME_DIR/letterbox/relay.sock)"),
+      N_("PATH") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
     { NULL }
   };
@@ -228,9 +340,41 @@ main (int   argc,
   if (retry_base_ms > 0)
     lbd_scheduler_set_retry_base (scheduler, retry_base_ms);
 
+  outbox = lb_outbox_new (store, writer, &error);
+  if (outbox == NULL)
+    {
+      g_printerr ("letterbox-backend: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  /* LETTERBOX_RELAY_PORT as for the data and config directories: for tests, which must
+   * not take the user's port (0 turns TCP off). */
+  if (relay_port < 0 && g_getenv ("LETTERBOX_RELAY_PORT") != NULL)
+    relay_port = (int) g_ascii_strtoll (g_getenv ("LETTERBOX_RELAY_PORT"), NULL, 10);
+  if (relay_port < 0)
+    relay_port = settings != NULL ? (int) g_settings_get_uint (settings, "relay-port") : 2525;
+  if (relay_port > 65535)
+    {
+      g_printerr ("letterbox-backend: %s\n", _("--relay-port must be at most 65535"));
+      return EXIT_FAILURE;
+    }
+  if (settings != NULL)
+    relay_size = g_settings_get_uint (settings, "relay-max-size");
+  relay = lbd_relay_server_new (&relay_sink, outbox);
+  g_object_set (relay,
+                "tcp-enabled", relay_port > 0,
+                "tcp-port", (guint) relay_port,
+                "size-limit", relay_size,
+                NULL);
+  if (relay_socket != NULL)
+    g_object_set (relay, "socket-path", relay_socket, NULL);
+
   backend.loop = g_main_loop_new (NULL, FALSE);
   backend.scheduler = scheduler;
+  backend.outbox = outbox;
+  backend.relay = relay;
   backend.service = lbd_service_new (store, writer, scheduler);
+  lbd_service_set_outbox (backend.service, outbox);
   backend.exit_status = EXIT_SUCCESS;
 
   sigterm_id = g_unix_signal_add (SIGTERM, quit_on_signal_cb, &backend);
@@ -247,6 +391,9 @@ main (int   argc,
    * stop syncing and let the writer finish what is queued, so nothing written is lost. */
   g_bus_unown_name (backend.owner_id);
   lbd_service_unexport (backend.service);
+  if (backend.relay != NULL)
+    lbd_relay_server_stop (backend.relay);
+  lb_outbox_stop (outbox);
   lbd_scheduler_stop (scheduler);
   lb_store_writer_close (writer);
   g_source_remove (sigterm_id);

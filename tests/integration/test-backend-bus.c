@@ -25,6 +25,8 @@ typedef struct
 {
   LbTestBus *bus;
   char *data_dir;
+  char *config_dir;
+  char *runtime_dir;
 } Fixture;
 
 static void
@@ -35,8 +37,15 @@ fixture_set_up (Fixture       *f,
 
   f->data_dir = g_dir_make_tmp ("lb-backend-store-XXXXXX", &error);
   g_assert_no_error (error);
-  /* Activated services inherit the bus's environment, taken from ours at start. */
+  /* Activated services inherit the bus's environment, taken from ours at start: the
+   * store, the config (the relay's password) and the relay's socket all in the test's
+   * directory, never the user's. */
   g_setenv ("LETTERBOX_DATA_DIR", f->data_dir, TRUE);
+  f->config_dir = g_build_filename (f->data_dir, "config", NULL);
+  f->runtime_dir = g_build_filename (f->data_dir, "run", NULL);
+  g_mkdir_with_parents (f->runtime_dir, 0700);
+  g_setenv ("LETTERBOX_CONFIG_DIR", f->config_dir, TRUE);
+  g_setenv ("XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
   f->bus = lb_test_bus_start (g_getenv ("LB_TEST_SERVICES_DIR"));
 }
 
@@ -47,7 +56,11 @@ fixture_tear_down (Fixture       *f,
   lb_test_bus_stop (f->bus);
   lb_test_remove_tree (f->data_dir);
   g_free (f->data_dir);
+  g_free (f->config_dir);
+  g_free (f->runtime_dir);
   g_unsetenv ("LETTERBOX_DATA_DIR");
+  g_unsetenv ("LETTERBOX_CONFIG_DIR");
+  g_unsetenv ("XDG_RUNTIME_DIR");
 }
 
 typedef struct

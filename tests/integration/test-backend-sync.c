@@ -31,12 +31,14 @@ typedef struct
 {
   char *config_dir;
   char *data_dir;
+  char *runtime_dir;             /* XDG_RUNTIME_DIR: the relay's socket */
   GSubprocess *backend;
   LbBusBackend1 *proxy;
   /* Signals seen. */
   guint progress;
   guint store_changed;
   GPtrArray *new_mail;           /* subjects */
+  GHashTable *send_results;      /* queue id → "sent" or the error */
 } Fixture;
 
 static void
@@ -46,13 +48,16 @@ child_setup (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* An account of @user: incoming @protocol on @port, and when @smtp_port is not 0,
+ * outgoing submission with implicit TLS there. */
 static void
-write_account (Fixture    *f,
-               const char *id,
-               const char *protocol,
-               const char *user,
-               guint16     port,
-               const char *password)
+write_account_full (Fixture    *f,
+                    const char *id,
+                    const char *protocol,
+                    const char *user,
+                    guint16     port,
+                    const char *password,
+                    guint16     smtp_port)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_build_filename (f->config_dir, "accounts", NULL);
@@ -75,11 +80,31 @@ write_account (Fixture    *f,
                                            id, servers->ca_file, password, user, protocol,
                                            servers->host, (guint) port, user);
 
+  if (smtp_port != 0)
+    {
+      char *with = g_strdup_printf ("%s\n[outgoing]\nsecurity=tls\nhost=%s\nport=%u\nuser=%s\n",
+                                    text, servers->host, (guint) smtp_port, user);
+
+      g_free (text);
+      text = with;
+    }
+
   g_mkdir_with_parents (dir, 0700);
   /* Written whole, then renamed: the backend never reads half a file. */
   g_file_set_contents (tmp, text, -1, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_rename (tmp, path), ==, 0);
+}
+
+static void
+write_account (Fixture    *f,
+               const char *id,
+               const char *protocol,
+               const char *user,
+               guint16     port,
+               const char *password)
+{
+  write_account_full (f, id, protocol, user, port, password, 0);
 }
 
 static void
@@ -120,6 +145,18 @@ new_mail_cb (LbBusBackend1 *proxy,
     }
 }
 
+static void
+send_result_cb (LbBusBackend1 *proxy,
+                const char    *queue_id,
+                gboolean       sent,
+                const char    *error,
+                gboolean       permanent,
+                Fixture       *f)
+{
+  g_hash_table_insert (f->send_results, g_strdup (queue_id),
+                       g_strdup (sent ? "sent" : error));
+}
+
 static gboolean
 proxy_has_owner (gpointer user_data)
 {
@@ -136,6 +173,7 @@ start_backend (Fixture *f)
   g_autoptr(GError) error = NULL;
 
   g_subprocess_launcher_setenv (launcher, "LETTERBOX_CONFIG_DIR", f->config_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
   f->backend = g_subprocess_launcher_spawn (launcher, &error, backend_path, "--data-dir",
                                             f->data_dir, "--poll-interval", "600",
@@ -154,6 +192,7 @@ start_backend (Fixture *f)
       g_signal_connect (f->proxy, "sync-progress", G_CALLBACK (progress_cb), f);
       g_signal_connect (f->proxy, "store-changed", G_CALLBACK (store_changed_cb), f);
       g_signal_connect (f->proxy, "new-mail", G_CALLBACK (new_mail_cb), f);
+      g_signal_connect (f->proxy, "send-result", G_CALLBACK (send_result_cb), f);
     }
   g_assert_true (lb_test_wait_until (proxy_has_owner, f, 10000));
 }
@@ -215,7 +254,10 @@ fixture_set_up (Fixture       *f,
   g_assert_no_error (error);
   f->data_dir = g_dir_make_tmp ("lb-backend-data-XXXXXX", &error);
   g_assert_no_error (error);
+  f->runtime_dir = g_dir_make_tmp ("lb-backend-run-XXXXXX", &error);
+  g_assert_no_error (error);
   f->new_mail = g_ptr_array_new_with_free_func (g_free);
+  f->send_results = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   clean_server ("alice@example.test");
   clean_server ("bob@example.test");
 }
@@ -229,9 +271,12 @@ fixture_tear_down (Fixture       *f,
   g_clear_object (&f->proxy);
   lb_test_remove_tree (f->config_dir);
   lb_test_remove_tree (f->data_dir);
+  lb_test_remove_tree (f->runtime_dir);
   g_free (f->config_dir);
   g_free (f->data_dir);
+  g_free (f->runtime_dir);
   g_ptr_array_unref (f->new_mail);
+  g_hash_table_unref (f->send_results);
 }
 
 /* The account's state as ListAccounts gives it, or NULL. */
@@ -305,6 +350,16 @@ assert_matches_server (Fixture    *f,
   g_autofree char *server = lb_test_server_state (servers, user);
   g_autofree char *store = lb_test_store_state (f->data_dir, account);
 
+  if (g_strcmp0 (store, server) != 0)
+    {
+      g_autofree char *rows = lb_test_store_query (f->data_dir,
+                                                   "SELECT m.id, f.name, m.uid, m.subject "
+                                                   "FROM messages m JOIN folders f ON "
+                                                   "f.id = m.folder_id ORDER BY m.id");
+      g_autofree char *journal = lb_test_store_query (f->data_dir, "SELECT * FROM journal");
+
+      g_test_message ("store rows:\n%s\njournal:\n%s", rows, journal);
+    }
   g_assert_cmpstr (store, ==, server);
 }
 
@@ -350,41 +405,68 @@ result_done (gpointer user_data)
 
 /* letterbox-ctl, run while this test's main loop keeps receiving the backend's signals. */
 static void
-run_ctl (Fixture    *f,
-         Result     *r,
-         ...)
+run_ctl_valist (Fixture    *f,
+                Result     *r,
+                const char *input,
+                va_list     ap)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   const char *arg;
-  va_list ap;
 
   g_ptr_array_add (argv, (char *) ctl_path);
   g_ptr_array_add (argv, (char *) "--config-dir");
   g_ptr_array_add (argv, f->config_dir);
   g_ptr_array_add (argv, (char *) "--data-dir");
   g_ptr_array_add (argv, f->data_dir);
-  va_start (ap, r);
   while ((arg = va_arg (ap, const char *)) != NULL)
     g_ptr_array_add (argv, (char *) arg);
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                                        (input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE
+                                                       : G_SUBPROCESS_FLAGS_NONE));
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
   /* Were the ctl to sync in-process, it would kill itself at the first step. */
   g_subprocess_launcher_setenv (launcher, "LB_SYNC_CRASH_AT", "folders", TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
   proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, communicate_cb, r);
+  g_subprocess_communicate_utf8_async (proc, input, NULL, communicate_cb, r);
   g_assert_true (lb_test_wait_until (result_done, r, 60000));
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_get_if_exited (proc));
   r->status = g_subprocess_get_exit_status (proc);
+}
+
+static void
+run_ctl (Fixture *f,
+         Result  *r,
+         ...)
+{
+  va_list ap;
+
+  va_start (ap, r);
+  run_ctl_valist (f, r, NULL, ap);
+  va_end (ap);
+}
+
+/* letterbox-ctl with @input on its standard input. */
+static void
+run_ctl_input (Fixture    *f,
+               Result     *r,
+               const char *input,
+               ...)
+{
+  va_list ap;
+
+  va_start (ap, input);
+  run_ctl_valist (f, r, input, ap);
+  va_end (ap);
 }
 
 static gint64
@@ -690,6 +772,208 @@ test_sigterm (Fixture       *f,
   g_assert_cmpint (stop_backend (f), ==, 0);
 }
 
+/* How many messages of @user's INBOX have @subject, and the first one's header. */
+static guint
+server_find (const char  *user,
+             const char  *subject,
+             char       **header)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  guint n = 0;
+
+  lb_test_servers_doveadm (servers, NULL, &out, &error, "fetch", "-u", user, "hdr",
+                           "mailbox", "INBOX", "header", "Subject", subject, NULL);
+  g_assert_no_error (error);
+  for (const char *p = out; (p = strstr (p, "hdr:")) != NULL; p++)
+    n++;
+  if (header != NULL)
+    *header = g_steal_pointer (&out);
+  return n;
+}
+
+typedef struct
+{
+  const char *user;
+  const char *subject;
+} Delivered;
+
+static gboolean
+delivered (gpointer user_data)
+{
+  Delivered *d = user_data;
+
+  return server_find (d->user, d->subject, NULL) > 0;
+}
+
+typedef struct
+{
+  Fixture *f;
+  const char *queue_id;
+} SendWait;
+
+static gboolean
+send_result_seen (gpointer user_data)
+{
+  SendWait *w = user_data;
+
+  return g_hash_table_contains (w->f->send_results, w->queue_id);
+}
+
+/* "Queued ID." / "Sent ID." → ID */
+static char *
+queue_id_of (const char *out)
+{
+  const char *space = strchr (out, ' ');
+  const char *end = space != NULL ? strpbrk (space + 1, ".;\n") : NULL;
+
+  g_assert_nonnull (end);
+  return g_strndup (space + 1, end - space - 1);
+}
+
+static void
+test_send (Fixture       *f,
+           gconstpointer  data)
+{
+  g_autofree char *to_bob = g_strdup ("From: Alice <alice@example.test>\n"
+                                      "To: Bob <bob@example.test>\n"
+                                      "Subject: Sent in-process\n"
+                                      "\n"
+                                      "Hello Bob.\n");
+  g_autofree char *to_me = g_strdup_printf ("From: Alice <alice@example.test>\n"
+                                            "To: %s@localhost\n"
+                                            "Subject: For the local user\n"
+                                            "\n"
+                                            "Cron says hi.\n", g_get_user_name ());
+  g_autofree char *queued_id = NULL;
+  g_autofree char *stuck_id = NULL;
+  g_autofree char *header = NULL;
+  Delivered d = { "bob@example.test", "Sent through the service" };
+  guint16 closed = lb_test_free_port ();
+
+  clean_server ("carol@example.test");
+  write_account_full (f, "work", "imap", "alice@example.test", servers->imaps_port,
+                      "alice-password", servers->submissions_port);
+  write_account_full (f, "down", "imap", "dave@example.test", closed, "dave-password", closed);
+
+  /* Without the service: queued, sent before the command returns. */
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl_input (f, &r, to_bob, "send", "--account", "work", NULL);
+    g_test_message ("%s%s", r.out, r.err);
+    g_assert_cmpstr (r.err, ==, "");
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.out, "Sent "));
+    g_assert_cmpuint (server_find ("bob@example.test", "Sent in-process", NULL), ==, 1);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl_input (f, &r, to_me, "send", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.out, "Delivered "));
+    g_assert_cmpint (lb_test_store_query_int (f->data_dir,
+                                              "SELECT count(*) FROM messages m JOIN folders f "
+                                              "ON f.id = m.folder_id WHERE f.account_id = "
+                                              "'local' AND f.role = 'inbox' AND m.subject = "
+                                              "'For the local user'"), ==, 1);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    /* Nobody to send to: exit status 2 and a sentence. */
+    run_ctl_input (f, &r, "Subject: nobody\n\nx\n", "send", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "recipient"));
+  }
+
+  /* Through the service: Submit takes our stdin; Bcc goes to carol and nowhere else. */
+  start_backend (f);
+  {
+    g_auto(Result) r = { 0 };
+    SendWait w = { f, NULL };
+
+    run_ctl_input (f, &r, "From: Alice <alice@example.test>\n"
+                          "To: Bob <bob@example.test>\n"
+                          "Bcc: carol@example.test\n"
+                          "Subject: Sent through the service\n"
+                          "\n"
+                          "Hello again.\n", "send", NULL);
+    g_test_message ("%s%s", r.out, r.err);
+    g_assert_cmpstr (r.err, ==, "");
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.out, "Queued "));
+    queued_id = queue_id_of (r.out);
+    w.queue_id = queued_id;
+    g_assert_true (lb_test_wait_until (send_result_seen, &w, 20000));
+    g_assert_cmpstr (g_hash_table_lookup (f->send_results, queued_id), ==, "sent");
+    g_assert_true (lb_test_wait_until (delivered, &d, 10000));
+    g_assert_cmpuint (server_find ("bob@example.test", "Sent through the service", &header), ==, 1);
+    g_assert_null (strstr (header, "carol"));
+    d.user = "carol@example.test";
+    g_assert_true (lb_test_wait_until (delivered, &d, 10000));
+  }
+
+  /* A server that is down: the message waits in the outbox, listed with its error, and
+   * can be cancelled (once). */
+  {
+    g_auto(Result) r = { 0 };
+    SendWait w = { f, NULL };
+
+    run_ctl_input (f, &r, to_bob, "send", "--account", "down", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    stuck_id = queue_id_of (r.out);
+    w.queue_id = stuck_id;
+    g_assert_true (lb_test_wait_until (send_result_seen, &w, 20000));
+    g_assert_cmpstr (g_hash_table_lookup (f->send_results, stuck_id), !=, "sent");
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (f, &r, "outbox", NULL);
+    g_test_message ("%s", r.out);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, stuck_id));
+    g_assert_nonnull (strstr (r.out, "queued"));
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (f, &r, "status", NULL);
+    g_assert_nonnull (strstr (r.out, "Outbox:   1 waiting"));
+    g_assert_nonnull (strstr (r.out, "relay.sock"));
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (f, &r, "outbox", "cancel", stuck_id, NULL);
+    g_assert_cmpstr (r.err, ==, "");
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    /* Twice is no error; an id the outbox never had is "not found". */
+    run_ctl (f, &r, "outbox", "cancel", stuck_id, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    run_ctl (f, &r, "outbox", "cancel", "0123456789ABCDEF", NULL);
+    g_assert_cmpint (r.status, ==, 6);
+  }
+  {
+    g_auto(Result) r = { 0 };
+
+    /* What was sent or cancelled is not listed. */
+    run_ctl (f, &r, "outbox", NULL);
+    g_assert_cmpstr (r.out, ==, "The outbox is empty.\n");
+  }
+  g_assert_cmpint (stop_backend (f), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -714,6 +998,8 @@ main (int   argc,
   g_test_add ("/backend-sync/errors", Fixture, NULL, fixture_set_up, test_errors,
               fixture_tear_down);
   g_test_add ("/backend-sync/sigterm", Fixture, NULL, fixture_set_up, test_sigterm,
+              fixture_tear_down);
+  g_test_add ("/backend-sync/send", Fixture, NULL, fixture_set_up, test_send,
               fixture_tear_down);
   status = g_test_run ();
 

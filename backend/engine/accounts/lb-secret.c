@@ -13,6 +13,8 @@
  * Account passwords in the desktop keyring through libsecret, under the schema
  * org.letterbox.Account with the attributes "account" (the account id) and "protocol"
  * ("imap", "pop3", "smtp"), so one account can hold a different password per server.
+ * The daemon's relay keeps its password here too, as account = the login name and
+ * protocol = "relay" (backend/daemon/relay/lbd-relay-secret.c).
  * libsecret's own errors are D-Bus errors that read poorly; they are turned into
  * LB_SECRET_ERROR codes with a sentence a user can act on.
  */

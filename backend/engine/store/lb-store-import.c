@@ -57,6 +57,28 @@ lb_store_message_from_bytes (GBytes  *raw,
                              gint64   folder_id,
                              GError **error)
 {
+  return lb_store_message_from_bytes_full (raw, folder_id,
+                                           LB_STORE_MESSAGE_BODY_TEXT |
+                                             LB_STORE_MESSAGE_IMPORT_KEY,
+                                           error);
+}
+
+/**
+ * lb_store_message_from_bytes_full:
+ * @parts: what to compute beyond the envelope and preview: IMAP sync, which keys rows by
+ *   UID, needs no content key, and a header block has no text to index
+ *
+ * lb_store_message_from_bytes() with only the @parts asked for (body_text and import_key
+ * stay %NULL otherwise).
+ *
+ * Returns: (transfer full): the row, or %NULL with @error set when it is not a message
+ */
+LbStoreMessage *
+lb_store_message_from_bytes_full (GBytes               *raw,
+                                  gint64                folder_id,
+                                  LbStoreMessageParts   parts,
+                                  GError              **error)
+{
   gsize len;
   const guint8 *data = g_bytes_get_data (raw, &len);
   g_autoptr(GMimeMessage) parsed = lb_mime_parse_bytes (data, len, error);
@@ -66,7 +88,8 @@ lb_store_message_from_bytes (GBytes  *raw,
 
   if (parsed == NULL)
     return NULL;
-  summary = lb_mime_summarise (parsed, LB_MIME_SUMMARY_TEXT);
+  summary = lb_mime_summarise (parsed, (parts & LB_STORE_MESSAGE_BODY_TEXT) ? LB_MIME_SUMMARY_TEXT
+                                                                          : LB_MIME_SUMMARY_NONE);
   m = lb_store_message_new ();
   m->folder_id = folder_id;
   if (summary->from != NULL)
@@ -92,7 +115,8 @@ lb_store_message_from_bytes (GBytes  *raw,
   m->has_attachment = summary->has_attachment;
   m->size = len;
   m->body_text = g_steal_pointer (&summary->body_text);
-  m->import_key = g_compute_checksum_for_bytes (G_CHECKSUM_SHA1, raw);
+  if (parts & LB_STORE_MESSAGE_IMPORT_KEY)
+    m->import_key = g_compute_checksum_for_bytes (G_CHECKSUM_SHA1, raw);
   return m;
 }
 

@@ -26,8 +26,20 @@ typedef struct
   guint failed;    /* unreadable; the rest went on */
 } LbStoreTransferResult;
 
+/* What lb_store_message_from_bytes_full() computes beyond the envelope and preview. */
+typedef enum
+{
+  LB_STORE_MESSAGE_SUMMARY = 0,
+  LB_STORE_MESSAGE_BODY_TEXT = 1 << 0,  /* body_text, the text to index */
+  LB_STORE_MESSAGE_IMPORT_KEY = 1 << 1, /* import_key, the SHA-1 of the bytes */
+} LbStoreMessageParts;
+
 LbStoreMessage *lb_store_message_from_bytes (GBytes              *raw,
                                              gint64               folder_id,
+                                             GError             **error);
+LbStoreMessage *lb_store_message_from_bytes_full (GBytes          *raw,
+                                             gint64               folder_id,
+                                             LbStoreMessageParts  parts,
                                              GError             **error);
 
 void     lb_store_import_async   (LbStoreWriter         *writer,

@@ -72,6 +72,14 @@ gint64         lb_store_writer_add_finish_full (LbStoreWriter      *self,
                                                GAsyncResult        *result,
                                                gboolean            *existed,
                                                GError             **error);
+void           lb_store_writer_add_many_async (LbStoreWriter       *self,
+                                               GPtrArray           *messages,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean       lb_store_writer_add_many_finish (LbStoreWriter      *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
 
 void           lb_store_writer_set_flags_async (LbStoreWriter      *self,
                                                gint64               message_id,
@@ -184,6 +192,24 @@ gint64         lb_store_writer_append_finish  (LbStoreWriter       *self,
                                                GAsyncResult        *result,
                                                GError             **error);
 
+/* Runs inside the append's savepoint with the appended message's id (see
+ * lb_store_writer_append_full_async()); the same rules as LbStoreWriterFunc. */
+typedef gboolean (*LbStoreWriterAddedFunc) (sqlite3   *db,
+                                            gint64     message_id,
+                                            gpointer   data,
+                                            GError   **error);
+
+void           lb_store_writer_append_full_async (LbStoreWriter     *self,
+                                               LbStoreMessage      *message,
+                                               GInputStream        *body,
+                                               goffset              body_size,
+                                               LbStoreWriterAddedFunc func,
+                                               gpointer             data,
+                                               GDestroyNotify       destroy,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+
 void           lb_store_writer_copy_async     (LbStoreWriter       *self,
                                                gint64               message_id,
                                                gint64               folder_id,
@@ -223,6 +249,8 @@ gboolean       lb_store_writer_delete_folder_finish (LbStoreWriter *self,
 
 const char    *lb_store_writer_get_data_dir   (LbStoreWriter       *self);
 guint64        lb_store_writer_get_commits    (LbStoreWriter       *self);
+guint64        lb_store_writer_get_syncs      (LbStoreWriter       *self);
+guint          lb_store_writer_get_queued     (LbStoreWriter       *self);
 
 char          *lb_store_base_subject          (const char          *subject);
 

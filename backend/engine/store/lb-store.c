@@ -170,6 +170,32 @@ static const char *const migrations[] = {
 
   /* 3 → 4: a copied message shares its body; deleting one copy must find the others. */
   "CREATE INDEX messages_by_body ON messages (body_id) WHERE body_id IS NOT NULL;",
+
+  /* 4 → 5: the outbox (issue #7, outbox/lb-outbox.c). The message's bytes live here
+   * rather than in a bodies database: the row and its bytes then commit (and fsync)
+   * together, once. Times in microseconds since the epoch; recipients one a line. */
+  "CREATE TABLE outbox ("
+  "  id INTEGER PRIMARY KEY,"
+  "  queue_id TEXT NOT NULL UNIQUE,"
+  "  created INTEGER NOT NULL,"
+  "  account_id TEXT," /* NULL: delivered into Local Folders only */
+  "  sender TEXT NOT NULL,"
+  "  recipients TEXT NOT NULL,"
+  "  subject TEXT NOT NULL DEFAULT '',"
+  "  size INTEGER NOT NULL DEFAULT 0,"
+  "  message BLOB," /* NULL once no longer needed */
+  "  state TEXT NOT NULL CHECK (state IN"
+  "    ('queued', 'sending', 'sent', 'failed', 'cancelled')),"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  next_attempt INTEGER NOT NULL DEFAULT 0,"
+  "  expires INTEGER NOT NULL DEFAULT 0,"
+  "  last_error TEXT,"
+  "  sent_message_id INTEGER," /* the Sent copy, messages.id */
+  "  notice TEXT," /* a failure notice for Local Folders not yet delivered */
+  /* The server took the message; its Sent copy, for this folder, is not in yet. */
+  "  sent_copy_folder INTEGER"
+  ");"
+  "CREATE INDEX outbox_by_state ON outbox (state, next_attempt);",
 };
 
 static const struct
