@@ -36,6 +36,8 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 
 # Both queues on the disk the store lives on (not a tmpfs).
 tmp=$(mktemp -d -p /var/tmp lb-bench-relay-XXXXXX)
+# The servers drop to their own users and must reach their directories.
+chmod 711 "$tmp"
 bus_pid=
 backend_pid=
 cleanup() {
@@ -55,7 +57,7 @@ postconf -c "$conf" -e 'defer_transports = lmtp virtual error'
 postfix -c "$conf" reload >/dev/null 2>&1
 
 # letterbox-backend on a private bus, with one account whose mail cannot leave (its
-# SMTP server is a closed port), so the outbox only queues.
+# servers are a closed port), so the outbox only queues.
 eval "$(dbus-daemon --session --fork --print-address=1 --print-pid=1 |
         { read -r a; read -r p; echo "export DBUS_SESSION_BUS_ADDRESS='$a'; bus_pid=$p"; })"
 export XDG_RUNTIME_DIR=$tmp/run LETTERBOX_CONFIG_DIR=$tmp/config XDG_CONFIG_HOME=$tmp/xdg
@@ -68,6 +70,13 @@ password-command=echo bench
 
 [identity]
 address=bench@example.test
+
+[incoming]
+protocol=imap
+host=127.0.0.1
+port=1
+security=tls
+user=bench
 
 [outgoing]
 host=127.0.0.1
@@ -123,7 +132,7 @@ for run in $(seq "$runs"); do
   if [ -z "$lb_best" ] || [ "$(echo "$t < $lb_best" | bc -l)" = 1 ]; then lb_best=$t; fi
 
   postsuper -c "$conf" -d ALL >/dev/null 2>&1 || true
-  t=$(source_run "$SMTP_HOST:$SMTP_PORT")
+  t=$(source_run "$HOST:$SMTP_PORT")
   n=$(postfix_queued)
   [ "$n" -ge "$messages" ] || { echo "postfix queued $n of $messages" >&2; exit 1; }
   if [ -z "$pf_best" ] || [ "$(echo "$t < $pf_best" | bc -l)" = 1 ]; then pf_best=$t; fi
