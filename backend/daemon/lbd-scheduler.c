@@ -922,6 +922,18 @@ lbd_scheduler_set_retry_base (LbdScheduler *self,
   self->retry_base_ms = MAX (milliseconds, 1);
 }
 
+/* The network monitor to follow instead of GIO's default (for tests); before start. */
+void
+lbd_scheduler_set_network_monitor (LbdScheduler    *self,
+                                   GNetworkMonitor *monitor)
+{
+  g_return_if_fail (LBD_IS_SCHEDULER (self));
+  g_return_if_fail (G_IS_NETWORK_MONITOR (monitor));
+  g_return_if_fail (!self->started);
+
+  g_set_object (&self->monitor, monitor);
+}
+
 void
 lbd_scheduler_start (LbdScheduler *self)
 {
@@ -935,7 +947,8 @@ lbd_scheduler_start (LbdScheduler *self)
   g_return_if_fail (!self->started);
 
   self->started = TRUE;
-  self->monitor = g_object_ref (g_network_monitor_get_default ());
+  if (self->monitor == NULL)
+    self->monitor = g_object_ref (g_network_monitor_get_default ());
   self->network_available = g_network_monitor_get_network_available (self->monitor);
   g_signal_connect (self->monitor, "network-changed", G_CALLBACK (network_changed_cb), self);
 

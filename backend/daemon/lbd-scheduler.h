@@ -28,6 +28,8 @@ void          lbd_scheduler_set_poll_interval (LbdScheduler        *self,
                                                guint                seconds);
 void          lbd_scheduler_set_retry_base    (LbdScheduler        *self,
                                                guint                milliseconds);
+void          lbd_scheduler_set_network_monitor (LbdScheduler    *self,
+                                                 GNetworkMonitor *monitor);
 void          lbd_scheduler_start             (LbdScheduler        *self);
 void          lbd_scheduler_stop              (LbdScheduler        *self);
 gboolean      lbd_scheduler_is_busy           (LbdScheduler        *self);
