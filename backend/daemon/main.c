@@ -32,6 +32,7 @@ typedef struct
   LbdScheduler *scheduler;
   LbOutbox *outbox;
   LbdRelayServer *relay;
+  guint upload_id;
   guint owner_id;
   gboolean acquired;
   int exit_status;
@@ -149,6 +150,31 @@ start_relay (Backend *backend)
              (guint) lbd_relay_server_get_tcp_port (backend->relay));
 }
 
+/* Sent copies wait in the journal for a sync to upload them: one soon after a burst of
+ * sends (the scheduler folds requests made while a run is going into the next run). */
+static gboolean
+upload_sent_cb (gpointer user_data)
+{
+  Backend *backend = user_data;
+  g_auto(GStrv) ids = lbd_scheduler_dup_account_ids (backend->scheduler);
+
+  backend->upload_id = 0;
+  for (guint i = 0; ids[i] != NULL; i++)
+    lbd_scheduler_kick (backend->scheduler, ids[i]);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+outbox_sent_cb (LbOutbox   *outbox,
+                const char *queue_id,
+                gpointer    user_data)
+{
+  Backend *backend = user_data;
+
+  if (backend->upload_id == 0)
+    backend->upload_id = g_timeout_add (1000, upload_sent_cb, backend);
+}
+
 static void
 name_acquired_cb (GDBusConnection *connection,
                   const char      *name,
@@ -160,6 +186,7 @@ name_acquired_cb (GDBusConnection *connection,
   g_message ("Serving %s as %s", LB_BACKEND_OBJECT_PATH, name);
   /* Sync ownership follows the name: only its owner syncs, sends and relays (DESIGN.md). */
   lbd_scheduler_start (backend->scheduler);
+  g_signal_connect (backend->outbox, "sent", G_CALLBACK (outbox_sent_cb), backend);
   lb_outbox_start (backend->outbox);
   start_relay (backend);
 }
@@ -393,6 +420,8 @@ main (int   argc,
   lbd_service_unexport (backend.service);
   if (backend.relay != NULL)
     lbd_relay_server_stop (backend.relay);
+  g_signal_handlers_disconnect_by_func (outbox, outbox_sent_cb, &backend);
+  g_clear_handle_id (&backend.upload_id, g_source_remove);
   lb_outbox_stop (outbox);
   lbd_scheduler_stop (scheduler);
   lb_store_writer_close (writer);

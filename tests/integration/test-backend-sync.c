@@ -806,6 +806,18 @@ delivered (gpointer user_data)
   return server_find (d->user, d->subject, NULL) > 0;
 }
 
+static gboolean
+in_servers_sent (gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  lb_test_servers_doveadm (servers, NULL, &out, &error, "fetch", "-u", "alice@example.test",
+                           "hdr", "mailbox", "Sent", "header", "Subject", (const char *) user_data,
+                           NULL);
+  return error == NULL && strstr (out, "hdr:") != NULL;
+}
+
 typedef struct
 {
   Fixture *f;
@@ -913,6 +925,9 @@ test_send (Fixture       *f,
     g_assert_null (strstr (header, "carol"));
     d.user = "carol@example.test";
     g_assert_true (lb_test_wait_until (delivered, &d, 10000));
+    /* The Sent copy reaches the server by itself soon after (no poll for 600 s here). */
+    g_assert_true (lb_test_wait_until (in_servers_sent, (gpointer) "Sent through the service",
+                                       10000));
   }
 
   /* A server that is down: the message waits in the outbox, listed with its error, and
