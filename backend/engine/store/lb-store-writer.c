@@ -117,6 +117,7 @@ typedef struct
   sqlite3 *db;
   GHashTable *statements; /* SQL → sqlite3_stmt*, writer thread only */
   GHashTable *bodies;     /* account id → sqlite3*, writer thread only */
+  GHashTable *bodies_max; /* account id → gint64*: the highest body id this writer knows */
   GHashTable *accounts;   /* folder id (gint64*) → account id, writer thread only */
   GAsyncQueue *queue;
   guint64 commits;
@@ -125,6 +126,7 @@ typedef struct
    * bodies databases are not marked clean at the end (see mark_bodies_clean()). */
   gboolean foreign_sql;
   gboolean may_orphan;
+  gint32 session;         /* < 0: the bodies databases' user_version while this writer has them */
   guint64 syncs;
 } Core;
 
@@ -151,8 +153,10 @@ core_new (void)
   core->ref_count = 1;
   core->statements = g_hash_table_new (g_str_hash, g_str_equal);
   core->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, close_bodies);
+  core->bodies_max = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   core->accounts = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   core->queue = g_async_queue_new ();
+  core->session = -g_random_int_range (1, G_MAXINT32);
   return core;
 }
 
@@ -169,6 +173,7 @@ core_unref (Core *core)
     sqlite3_finalize (value);
   g_hash_table_unref (core->statements);
   g_hash_table_unref (core->bodies);
+  g_hash_table_unref (core->bodies_max);
   g_hash_table_unref (core->accounts);
   if (core->db != NULL)
     sqlite3_close_v2 (core->db);
@@ -1593,17 +1598,18 @@ flush_files (Core          *self,
  * Bodies nobody refers to (see the top of this file) are looked for when a writer starts,
  * but only in a bodies database whose last writer may have left some: looking reads the
  * whole database (~0.2 s for 20 000 messages here), which every letterbox-ctl command
- * would pay. A bodies database's user_version says how its last writer ended: 0 while a
- * writer has it open, and so after a crash; 1 + its highest body id once a writer closed
- * cleanly (so that a body added since by anything else shows too). A close is clean when
- * every body whose message went was dropped — not so when the caller's own SQL (an exec
- * job, such as sync removing a folder the server no longer has) removed a message with a
- * body, or a body could not be deleted.
+ * would pay. A bodies database's user_version says how its last writer ended: negative (a
+ * number of that writer's own) while a writer has it open, and so after a crash; 1 + its
+ * highest body id once a writer closed cleanly (so that a body added since by anything
+ * else shows too); 0 for a database from before this. A close is clean when every body
+ * whose message went was dropped — not so when the caller's own SQL (an exec job, such as
+ * sync removing a folder the server no longer has) removed a message with a body, or a
+ * body could not be deleted — when no other connection added a body meanwhile, and when no
+ * other writer opened the database since.
  */
 
-/* The user_version of a cleanly closed bodies database: 1 + its highest body id. */
 static gint64
-bodies_clean_mark (sqlite3 *db)
+bodies_max_id (sqlite3 *db)
 {
   sqlite3_stmt *s = NULL;
   gint64 max = -1;
@@ -1613,7 +1619,29 @@ bodies_clean_mark (sqlite3 *db)
       sqlite3_step (s) == SQLITE_ROW)
     max = sqlite3_column_int64 (s, 0);
   sqlite3_finalize (s);
+  return max;
+}
+
+/* The user_version of a cleanly closed bodies database whose highest body id is @max. */
+static gint64
+bodies_clean_mark (gint64 max)
+{
   return max >= 0 && max < G_MAXINT32 ? max + 1 : 0;
+}
+
+/* A body this writer added (or found): at the end, a higher one is somebody else's. */
+static void
+bodies_seen (Core       *self,
+             const char *account_id,
+             gint64      body_id)
+{
+  gint64 *known = g_hash_table_lookup (self->bodies_max, account_id);
+
+  if (known == NULL)
+    g_hash_table_insert (self->bodies_max, g_strdup (account_id),
+                         g_memdup2 (&body_id, sizeof body_id));
+  else if (body_id > *known)
+    *known = body_id;
 }
 
 static gint64
@@ -1641,7 +1669,7 @@ set_bodies_user_version (sqlite3 *db,
 }
 
 /* The account's bodies database, opened (and created) the first time; @was_clean says
- * whether its last writer closed it cleanly. From now on it is not. */
+ * whether its last writer closed it cleanly. From now on it is this writer's. */
 static sqlite3 *
 bodies_db_full (Core           *self,
                 const char     *account_id,
@@ -1651,6 +1679,7 @@ bodies_db_full (Core           *self,
   sqlite3 *db = g_hash_table_lookup (self->bodies, account_id);
   g_autofree char *path = NULL;
   gint64 version;
+  gint64 max;
 
   if (db != NULL)
     return db;
@@ -1659,15 +1688,17 @@ bodies_db_full (Core           *self,
   if (db == NULL)
     return NULL;
   version = bodies_user_version (db);
+  max = bodies_max_id (db);
   if (was_clean != NULL)
-    *was_clean = version != 0 && version == bodies_clean_mark (db);
-  if (version != 0 && !set_bodies_user_version (db, 0))
+    *was_clean = version > 0 && version == bodies_clean_mark (max);
+  if (!set_bodies_user_version (db, self->session))
     {
       db_error (self, db, sqlite3_errcode (db), error);
       sqlite3_close_v2 (db);
       return NULL;
     }
   g_hash_table_insert (self->bodies, g_strdup (account_id), db);
+  bodies_seen (self, account_id, max);
   return db;
 }
 
@@ -1679,21 +1710,25 @@ bodies_db (Core           *self,
   return bodies_db_full (self, account_id, NULL, error);
 }
 
-/* At the end of a writer that left no unreferenced body: its bodies databases are clean. */
+/* At the end of a writer that left no unreferenced body: its bodies databases are clean,
+ * unless another connection added a body meanwhile (a second writer, or a test). */
 static void
 mark_bodies_clean (Core *self)
 {
   GHashTableIter iter;
-  gpointer db;
+  gpointer account, db;
 
   if (self->may_orphan)
     return;
   g_hash_table_iter_init (&iter, self->bodies);
-  while (g_hash_table_iter_next (&iter, NULL, &db))
+  while (g_hash_table_iter_next (&iter, &account, &db))
     {
-      gint64 mark = bodies_clean_mark (db);
+      gint64 *known = g_hash_table_lookup (self->bodies_max, account);
+      gint64 max = bodies_max_id (db);
+      gint64 mark = bodies_clean_mark (max);
 
-      if (mark != 0)
+      if (mark != 0 && known != NULL && max <= *known &&
+          bodies_user_version (db) == self->session)
         set_bodies_user_version (db, mark);
     }
 }
@@ -1806,6 +1841,8 @@ write_bodies (Core          *self,
       sqlite3_exec (db, "SAVEPOINT body", NULL, NULL, NULL);
       job->body_id = lb_store_bodies_write (db, path, job->body, job->body_size,
                                             g_task_get_cancellable (job_task (job)), &error);
+      if (job->body_id != 0)
+        bodies_seen (self, account, job->body_id);
       if (job->body_id == 0)
         {
           sqlite3_exec (db, "ROLLBACK TO body", NULL, NULL, NULL);
