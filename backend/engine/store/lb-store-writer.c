@@ -118,6 +118,7 @@ typedef struct
   GHashTable *statements; /* SQL → sqlite3_stmt*, writer thread only */
   GHashTable *bodies;     /* account id → sqlite3*, writer thread only */
   GHashTable *bodies_max; /* account id → gint64*: the highest body id this writer knows */
+  GHashTable *bodies_synced; /* account id → sqlite3_total_changes () at its last sync */
   GHashTable *accounts;   /* folder id (gint64*) → account id, writer thread only */
   GAsyncQueue *queue;
   guint64 commits;
@@ -154,6 +155,7 @@ core_new (void)
   core->statements = g_hash_table_new (g_str_hash, g_str_equal);
   core->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, close_bodies);
   core->bodies_max = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  core->bodies_synced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   core->accounts = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   core->queue = g_async_queue_new ();
   core->session = -g_random_int_range (1, G_MAXINT32);
@@ -174,6 +176,7 @@ core_unref (Core *core)
   g_hash_table_unref (core->statements);
   g_hash_table_unref (core->bodies);
   g_hash_table_unref (core->bodies_max);
+  g_hash_table_unref (core->bodies_synced);
   g_hash_table_unref (core->accounts);
   if (core->db != NULL)
     sqlite3_close_v2 (core->db);
@@ -1572,10 +1575,22 @@ flush_files (Core          *self,
 
   if ((rc = sync_wal (self->db)) != SQLITE_OK)
     failed = self->index_path;
+  /* A bodies database that wrote nothing since its last sync needs none: each sync is a
+   * disk flush, and most flushes (an outbox submission) touch the index only. */
   g_hash_table_iter_init (&iter, self->bodies);
   while (failed == NULL && g_hash_table_iter_next (&iter, &key, &value))
-    if ((rc = sync_wal (value)) != SQLITE_OK)
-      failed = key;
+    {
+      int changes = sqlite3_total_changes (value);
+      gpointer last;
+
+      if (g_hash_table_lookup_extended (self->bodies_synced, key, NULL, &last) &&
+          GPOINTER_TO_INT (last) == changes)
+        continue;
+      if ((rc = sync_wal (value)) != SQLITE_OK)
+        failed = key;
+      else
+        g_hash_table_insert (self->bodies_synced, g_strdup (key), GINT_TO_POINTER (changes));
+    }
   if (failed != NULL)
     {
       for (guint j = 0; j < batch->len; j++)
