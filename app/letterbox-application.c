@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "lb-bus-backend1.h"
 #include "letterbox-application.h"
 #include "letterbox-window.h"
 
@@ -13,6 +14,8 @@
 struct _LetterboxApplication
 {
   AdwApplication parent_instance;
+
+  LbBusBackend1 *backend;
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxApplication, letterbox_application, ADW_TYPE_APPLICATION)
@@ -76,12 +79,23 @@ letterbox_application_startup (GApplication *app)
 }
 
 static void
+letterbox_application_shutdown (GApplication *app)
+{
+  LetterboxApplication *self = LETTERBOX_APPLICATION (app);
+
+  g_clear_object (&self->backend);
+
+  G_APPLICATION_CLASS (letterbox_application_parent_class)->shutdown (app);
+}
+
+static void
 letterbox_application_class_init (LetterboxApplicationClass *klass)
 {
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
   app_class->activate = letterbox_application_activate;
   app_class->startup = letterbox_application_startup;
+  app_class->shutdown = letterbox_application_shutdown;
 }
 
 static void
@@ -97,4 +111,35 @@ letterbox_application_new (void)
                        "flags", G_APPLICATION_DEFAULT_FLAGS,
                        "resource-base-path", "/org/letterbox/Letterbox",
                        NULL);
+}
+
+/**
+ * letterbox_application_get_backend:
+ *
+ * The proxy for `org.letterbox.Backend1` at whoever owns `org.letterbox.Backend`: the
+ * single writer of the store (DESIGN.md). Every change the window makes (flags, moves,
+ * deletes, sync requests, bodies on demand) goes through it; the store is only read
+ * directly. Created on first use; calls to it D-Bus-activate letterbox-backend.
+ *
+ * Returns: (transfer none) (nullable): the proxy, or %NULL without a session bus
+ */
+LbBusBackend1 *
+letterbox_application_get_backend (LetterboxApplication *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_val_if_fail (LETTERBOX_IS_APPLICATION (self), NULL);
+
+  if (self->backend != NULL)
+    return self->backend;
+
+  self->backend = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
+                                                          G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+                                                          LB_BACKEND_BUS_NAME,
+                                                          LB_BACKEND_OBJECT_PATH,
+                                                          NULL, &error);
+  if (self->backend == NULL)
+    g_warning ("Cannot reach the Letterbox background service: %s", error->message);
+
+  return self->backend;
 }
