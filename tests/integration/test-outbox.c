@@ -901,6 +901,76 @@ test_port_closed_then_open (Fixture       *f,
   proxy_stop (&proxy);
 }
 
+/* A server that hangs up on every connection, counting them. */
+static gboolean
+dead_incoming (GSocketService    *service,
+               GSocketConnection *connection,
+               GObject           *source,
+               gpointer           user_data)
+{
+  ((Proxy *) user_data)->connections++;
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  return TRUE;
+}
+
+/* An account whose server cannot be reached is not tried again for each new message
+ * (as an MTA keeps a dead destination): a message submitted meanwhile waits for the
+ * account's retry time, then both go in one connection. The user's retry tries at once. */
+static void
+test_unreachable_account (Fixture       *f,
+                          gconstpointer  data)
+{
+  Proxy dead = { NULL, lb_test_free_port (), 0 };
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (lo, dead.port);
+  g_autofree char *id1 = new_message_id ();
+  g_autofree char *id2 = new_message_id ();
+  g_autoptr(GBytes) message1 = make_message ("bob@example.test", "First", id1, "x\r\n");
+  g_autoptr(GBytes) message2 = make_message ("bob@example.test", "Second", id2, "x\r\n");
+  const char *const to[] = { "bob@example.test", NULL };
+  g_autofree char *queue_id1 = NULL;
+  g_autofree char *queue_id2 = NULL;
+  g_autoptr(LbOutboxItem) item = NULL;
+  g_autoptr(LbOutboxItem) first = NULL;
+  g_autoptr(GError) error = NULL;
+  LbTestWait w = { 0 };
+
+  dead.service = g_socket_service_new ();
+  g_socket_listener_add_address (G_SOCKET_LISTENER (dead.service), address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (dead.service, "incoming", G_CALLBACK (dead_incoming), &dead);
+  g_socket_service_start (dead.service);
+
+  g_object_set (f->outbox, "retry-base-ms", 1500, NULL);
+  save_account (make_account ("127.0.0.1", dead.port, LB_NET_SECURITY_TLS, "alice-password"));
+  queue_id1 = submit (f, to, message1);
+  lb_outbox_start (f->outbox);
+  item = wait_state (f->outbox, queue_id1, LB_OUTBOX_STATE_QUEUED, 1, 20000);
+  g_assert_cmpuint (dead.connections, ==, 1);
+  /* From the second failure on, the account waits an hour. */
+  g_object_set (f->outbox, "retry-base-ms", 3600 * 1000, NULL);
+
+  queue_id2 = submit (f, to, message2);
+  g_clear_pointer (&item, lb_outbox_item_free);
+  item = wait_state (f->outbox, queue_id2, LB_OUTBOX_STATE_QUEUED, 1, 20000);
+  first = find_item (f->outbox, queue_id1);
+  g_assert_cmpuint (first->attempts, ==, 2);
+  g_assert_cmpuint (dead.connections, ==, 2);
+  g_assert_cmpint (item->next_attempt, ==, first->next_attempt);
+  g_assert_cmpint (item->next_attempt, >, g_get_real_time () + 1000 * G_USEC_PER_SEC);
+
+  lb_outbox_retry_async (f->outbox, NULL, NULL, lb_test_wait_cb, &w);
+  g_assert_true (lb_outbox_retry_finish (f->outbox, lb_test_wait_result (&w), &error));
+  g_assert_no_error (error);
+  g_object_unref (w.result);
+  g_clear_pointer (&item, lb_outbox_item_free);
+  item = wait_state (f->outbox, queue_id2, LB_OUTBOX_STATE_QUEUED, 2, 20000);
+  g_assert_cmpuint (dead.connections, ==, 3);
+  g_assert_cmpuint (f->sent->len, ==, 0);
+  proxy_stop (&dead);
+}
+
 /* Postfix's smtp-sink, answering every RCPT with 450 (and offering no AUTH). */
 typedef struct
 {
@@ -1806,6 +1876,7 @@ main (int   argc,
   ADD ("temporary/port-closed-then-open", test_port_closed_then_open);
   ADD ("temporary/4xx-then-fixed", test_4xx_then_fixed);
   ADD ("temporary/wrong-password", test_wrong_password);
+  ADD ("temporary/unreachable-account", test_unreachable_account);
   ADD ("permanent/refused", test_refused);
   ADD ("permanent/partly-refused", test_partly_refused);
   ADD ("permanent/give-up", test_give_up);

@@ -65,8 +65,18 @@ struct _LbOutbox
   GSource *timer;
   GSource *poke;
   GHashTable *busy; /* account id → Run*: one connection per account */
+  /* account id → Unreachable*, guarded by lock: an account whose server could not be
+   * reached (or refused the login) is not tried again before its own retry time, not
+   * even for a message submitted meanwhile (a dead destination, as MTAs keep them). */
+  GHashTable *unreachable;
   gint64 not_before; /* after trouble with the store, no run starts before this */
 };
+
+typedef struct
+{
+  guint failures; /* runs in a row that could not reach the server */
+  gint64 until;   /* real time, µs */
+} Unreachable;
 
 G_DEFINE_FINAL_TYPE (LbOutbox, lb_outbox, G_TYPE_OBJECT)
 
@@ -489,6 +499,7 @@ lb_outbox_finalize (GObject *object)
     sqlite3_close_v2 (self->db);
   g_mutex_clear (&self->lock);
   g_hash_table_unref (self->busy);
+  g_hash_table_unref (self->unreachable);
   g_free (self->data_dir);
   G_OBJECT_CLASS (lb_outbox_parent_class)->finalize (object);
 }
@@ -604,6 +615,7 @@ lb_outbox_init (LbOutbox *self)
 
   g_mutex_init (&self->lock);
   self->busy = g_hash_table_new (g_str_hash, g_str_equal);
+  self->unreachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->retry_base_ms = DEFAULT_RETRY_BASE_MS;
   if (base != NULL && g_ascii_string_to_unsigned (base, 10, 1, G_MAXUINT / RETRY_CAP_FACTOR,
                                                   &value, NULL))
@@ -1468,6 +1480,7 @@ typedef struct
   const char *state;
   char *remaining;
   gint64 next_attempt;
+  gint64 retry_at;      /* the server could not be reached: when the account is tried again */
   char *last_error;
   char *notice;         /* NOTICE_TYPE text, or NULL */
   gboolean sent_copy;
@@ -1538,7 +1551,8 @@ attempt_decide (Attempt *a)
 
   if (a->deferred->len > 0)
     {
-      a->next_attempt = now + backoff_us (self, a->attempts);
+      a->next_attempt = a->retry_at != 0 ? MAX (a->retry_at, now)
+                                          : now + backoff_us (self, a->attempts);
       if (a->next_attempt > a->row->expires)
         {
           /* Failing for too long: give up on the rest (RFC 5321 §4.5.4.1: 4–5 days is
@@ -1765,6 +1779,7 @@ typedef struct
   GHashTable *tried; /* queue ids this run has had */
   Row *row;          /* the message being sent */
   GError *error;     /* why the run could not send */
+  gint64 retry_at;   /* then: when the account is tried again */
   GPtrArray *due;    /* Row*: rows to fail after @error */
 } Run;
 
@@ -1867,6 +1882,7 @@ fail_next_due (gpointer data)
   a = attempt_new (run->self, row, run_account_name (run), run->sent_folder,
                    row->item.attempts + 1);
   a->error = g_strdup (run->error->message);
+  a->retry_at = run->retry_at;
   for (guint i = 0; row->item.recipients[i] != NULL; i++)
     g_ptr_array_add (a->deferred, refusal_new (row->item.recipients[i], run->error->message));
   attempt_finish (a, fail_next_due, run);
@@ -1877,7 +1893,23 @@ run_fail (Run    *run,
           GError *error)
 {
   if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_prefix_error (&error, "%s: ", run_account_name (run));
+    {
+      LbOutbox *self = run->self;
+      Unreachable *u;
+
+      g_prefix_error (&error, "%s: ", run_account_name (run));
+      g_mutex_lock (&self->lock);
+      u = g_hash_table_lookup (self->unreachable, run->account_id);
+      if (u == NULL)
+        {
+          u = g_new0 (Unreachable, 1);
+          g_hash_table_insert (self->unreachable, g_strdup (run->account_id), u);
+        }
+      u->failures++;
+      u->until = g_get_real_time () + backoff_us (self, u->failures);
+      run->retry_at = u->until;
+      g_mutex_unlock (&self->lock);
+    }
   run->error = error;
   fail_due (run);
 }
@@ -2145,6 +2177,9 @@ logged_in_cb (GObject      *source,
       run_fail (run, error);
       return;
     }
+  g_mutex_lock (&run->self->lock);
+  g_hash_table_remove (run->self->unreachable, run->account_id);
+  g_mutex_unlock (&run->self->lock);
   next_message (run);
 }
 
@@ -2404,15 +2439,19 @@ schedule (LbOutbox *self)
     }
   g_mutex_lock (&self->lock);
   if (sqlite3_prepare_v2 (self->db, "SELECT account_id, min (next_attempt) FROM outbox "
+                                    "INDEXED BY outbox_due "
                                     "WHERE state = 'queued' AND account_id IS NOT NULL "
                                     "GROUP BY account_id", -1, &s, NULL) == SQLITE_OK)
     while (sqlite3_step (s) == SQLITE_ROW)
       {
         const char *account = (const char *) sqlite3_column_text (s, 0);
         gint64 when = sqlite3_column_int64 (s, 1);
+        Unreachable *u = g_hash_table_lookup (self->unreachable, account);
 
         if (g_hash_table_contains (self->busy, account))
           continue;
+        if (u != NULL)
+          when = MAX (when, u->until);
         if (when <= now)
           g_ptr_array_add (due, g_strdup (account));
         else
@@ -2771,6 +2810,13 @@ changed (gpointer  data,
       return;
     }
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  if (g_task_get_source_tag (task) == lb_outbox_retry_async)
+    {
+      /* The user asks to try now: every server gets its chance again. */
+      g_mutex_lock (&self->lock);
+      g_hash_table_remove_all (self->unreachable);
+      g_mutex_unlock (&self->lock);
+    }
   poke (self);
   g_task_return_boolean (task, TRUE);
 }

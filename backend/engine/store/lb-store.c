@@ -196,6 +196,11 @@ static const char *const migrations[] = {
   "  sent_copy_folder INTEGER"
   ");"
   "CREATE INDEX outbox_by_state ON outbox (state, next_attempt);",
+
+  /* 5 → 6: what the outbox asks after every submission — each account's earliest due
+   * message — answered from this index alone. Without it, each question read every
+   * queued row, walking the message's overflow pages to reach `state` behind it. */
+  "CREATE INDEX outbox_due ON outbox (account_id, next_attempt) WHERE state = 'queued';",
 };
 
 static const struct
