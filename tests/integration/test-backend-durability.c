@@ -6,9 +6,9 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-test-backend.h"
 #include "lb-test-sync.h"
 
 /*
@@ -224,12 +224,6 @@ client_thread (gpointer data)
 
 /* ---- The backend ---- */
 
-static void
-child_setup (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static gboolean
 socket_accepts (gpointer user_data)
 {
@@ -245,19 +239,12 @@ socket_accepts (gpointer user_data)
 static void
 start_backend (Fixture *f)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GError) error = NULL;
   g_autofree char *log = g_strdup_printf ("%s/backend-%u.log", f->log_dir, ++f->starts);
+  const char *const environment[] = { "LETTERBOX_OUTBOX_RETRY_BASE_MS=100", NULL };
+  const char *const arguments[] = { "--relay-socket", f->socket_path, "--relay-port", "0",
+                                    "--poll-interval", "600", "--retry-base", "100", NULL };
 
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_CONFIG_DIR", f->config_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_OUTBOX_RETRY_BASE_MS", "100", TRUE);
-  g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  f->backend = g_subprocess_launcher_spawn (launcher, &error, backend_path, "--data-dir",
-                                            f->data_dir, "--relay-socket", f->socket_path,
-                                            "--relay-port", "0", "--poll-interval", "600",
-                                            "--retry-base", "100", NULL);
-  g_assert_no_error (error);
+  f->backend = lb_test_spawn_backend (f->config_dir, f->data_dir, log, environment, arguments);
   g_assert_true (lb_test_wait_until (socket_accepts, f, 20000));
 }
 
@@ -281,37 +268,12 @@ kill_backend (Fixture *f,
 static void
 write_account (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_build_filename (f->config_dir, "accounts", NULL);
-  g_autofree char *path = g_build_filename (dir, "work.ini", NULL);
-  g_autofree char *text = g_strdup_printf ("[account]\n"
-                                           "display-name=Work\n"
-                                           "ca-file=%s\n"
-                                           "password-command=printf %%s alice-password\n"
-                                           "\n"
-                                           "[identity]\n"
-                                           "name=Alice\n"
-                                           "address=alice@example.test\n"
-                                           "\n"
-                                           "[incoming]\n"
-                                           "protocol=imap\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=alice@example.test\n"
-                                           "\n"
-                                           "[outgoing]\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=alice@example.test\n",
-                                           servers->ca_file, servers->host,
-                                           (guint) servers->imaps_port, servers->host,
-                                           (guint) servers->submissions_port);
+  const LbTestAccount account = { .id = "work", .display_name = "Work",
+                                  .user = "alice@example.test", .identity_name = "Alice",
+                                  .port = servers->imaps_port, .password = "alice-password",
+                                  .smtp_port = servers->submissions_port };
 
-  g_mkdir_with_parents (dir, 0700);
-  g_file_set_contents (path, text, -1, &error);
-  g_assert_no_error (error);
+  lb_test_write_account (servers, f->config_dir, &account);
 }
 
 static void

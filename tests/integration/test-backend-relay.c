@@ -7,10 +7,10 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sysexits.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-test-backend.h"
 #include "lb-test-sync.h"
 
 /*
@@ -48,13 +48,6 @@ static struct
 } b;
 
 /* ---- Helpers ---- */
-
-static void
-child_setup (gpointer user_data)
-{
-  /* Nothing this test starts outlives it, whatever assertion fails. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
 
 static void
 dump_logs (void)
@@ -118,7 +111,7 @@ run_client (const char * const  *argv,
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
                                         G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, lb_test_child_setup, NULL, NULL);
   if (mailrc != NULL)
     g_subprocess_launcher_setenv (launcher, "MAILRC", mailrc, TRUE);
   proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
@@ -500,57 +493,30 @@ work_online (gpointer user_data)
 static void
 write_account (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_build_filename (b.config_dir, "accounts", NULL);
-  g_autofree char *path = g_build_filename (dir, "work.ini", NULL);
-  g_autofree char *text = g_strdup_printf ("[account]\n"
-                                           "display-name=Work\n"
-                                           "ca-file=%s\n"
-                                           "password-command=printf %%s alice-password\n"
-                                           "\n"
-                                           "[identity]\n"
-                                           "name=Alice\n"
-                                           "address=alice@example.test\n"
-                                           "\n"
-                                           "[incoming]\n"
-                                           "protocol=imap\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=alice@example.test\n"
-                                           "\n"
-                                           "[outgoing]\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=alice@example.test\n",
-                                           servers->ca_file, servers->host,
-                                           (guint) servers->imaps_port, servers->host,
-                                           (guint) servers->submissions_port);
+  const LbTestAccount account = { .id = "work", .display_name = "Work",
+                                  .user = "alice@example.test", .identity_name = "Alice",
+                                  .port = servers->imaps_port, .password = "alice-password",
+                                  .smtp_port = servers->submissions_port };
 
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  g_file_set_contents (path, text, -1, &error);
-  g_assert_no_error (error);
+  lb_test_write_account (servers, b.config_dir, &account);
 }
 
 static void
 start_backend (void)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  const char *const environment[] = { "LETTERBOX_OUTBOX_RETRY_BASE_MS=100", NULL };
   g_autoptr(GError) error = NULL;
   g_autofree char *port = NULL;
 
   b.port = lb_test_free_port ();
   port = g_strdup_printf ("%u", (guint) b.port);
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_CONFIG_DIR", b.config_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_OUTBOX_RETRY_BASE_MS", "100", TRUE);
-  g_subprocess_launcher_set_stderr_file_path (launcher, b.log_path);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  b.backend = g_subprocess_launcher_spawn (launcher, &error, backend_path, "--data-dir",
-                                           b.data_dir, "--relay-port", port,
-                                           "--poll-interval", "600", "--retry-base", "100",
-                                           NULL);
-  g_assert_no_error (error);
+  {
+    const char *const arguments[] = { "--relay-port", port, "--poll-interval", "600",
+                                      "--retry-base", "100", NULL };
+
+    b.backend = lb_test_spawn_backend (b.config_dir, b.data_dir, b.log_path, environment,
+                                       arguments);
+  }
 
   b.proxy = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
                                                     G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START |
@@ -590,25 +556,11 @@ start_backend (void)
   }
 }
 
-static gboolean
-backend_exited (gpointer user_data)
-{
-  return g_subprocess_get_identifier (b.backend) == NULL;
-}
-
-/* SIGTERM; the exit status (-1 for a signal or when it did not exit within 30 s). A
- * sanitized backend that leaked or misbehaved aborts (abort_on_error) or exits non-zero. */
 static int
 stop_backend (void)
 {
-  int status = -1;
+  int status = lb_test_stop_backend (b.backend, 30000);
 
-  g_subprocess_send_signal (b.backend, SIGTERM);
-  if (!lb_test_wait_until (backend_exited, NULL, 30000))
-    g_subprocess_force_exit (b.backend);
-  g_subprocess_wait (b.backend, NULL, NULL);
-  if (g_subprocess_get_if_exited (b.backend))
-    status = g_subprocess_get_exit_status (b.backend);
   g_clear_object (&b.backend);
   return status;
 }

@@ -4,11 +4,11 @@
 #include <gio/gio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-test-backend.h"
 #include "lb-test-sync.h"
 
 /*
@@ -41,13 +41,6 @@ typedef struct
   GHashTable *send_results;      /* queue id → "sent" or the error */
 } Fixture;
 
-static void
-child_setup (gpointer user_data)
-{
-  /* A backend left behind by a failed assertion must not outlive the test. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* An account of @user: incoming @protocol on @port, and when @smtp_port is not 0,
  * outgoing submission with implicit TLS there. */
 static void
@@ -59,41 +52,10 @@ write_account_full (Fixture    *f,
                     const char *password,
                     guint16     smtp_port)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_build_filename (f->config_dir, "accounts", NULL);
-  g_autofree char *path = g_strdup_printf ("%s/%s.ini", dir, id);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.tmp", dir, id);
-  g_autofree char *text = g_strdup_printf ("[account]\n"
-                                           "display-name=%s account\n"
-                                           "ca-file=%s\n"
-                                           "password-command=printf %%s %s\n"
-                                           "\n"
-                                           "[identity]\n"
-                                           "address=%s\n"
-                                           "\n"
-                                           "[incoming]\n"
-                                           "protocol=%s\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=%s\n",
-                                           id, servers->ca_file, password, user, protocol,
-                                           servers->host, (guint) port, user);
+  LbTestAccount account = { .id = id, .protocol = protocol, .user = user, .port = port,
+                            .password = password, .smtp_port = smtp_port };
 
-  if (smtp_port != 0)
-    {
-      char *with = g_strdup_printf ("%s\n[outgoing]\nsecurity=tls\nhost=%s\nport=%u\nuser=%s\n",
-                                    text, servers->host, (guint) smtp_port, user);
-
-      g_free (text);
-      text = with;
-    }
-
-  g_mkdir_with_parents (dir, 0700);
-  /* Written whole, then renamed: the backend never reads half a file. */
-  g_file_set_contents (tmp, text, -1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+  lb_test_write_account (servers, f->config_dir, &account);
 }
 
 static void
@@ -169,16 +131,12 @@ proxy_has_owner (gpointer user_data)
 static void
 start_backend (Fixture *f)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *runtime = g_strdup_printf ("XDG_RUNTIME_DIR=%s", f->runtime_dir);
+  const char *const environment[] = { runtime, NULL };
+  const char *const arguments[] = { "--poll-interval", "600", "--retry-base", "100", NULL };
   g_autoptr(GError) error = NULL;
 
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_CONFIG_DIR", f->config_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  f->backend = g_subprocess_launcher_spawn (launcher, &error, backend_path, "--data-dir",
-                                            f->data_dir, "--poll-interval", "600",
-                                            "--retry-base", "100", NULL);
-  g_assert_no_error (error);
+  f->backend = lb_test_spawn_backend (f->config_dir, f->data_dir, NULL, environment, arguments);
 
   if (f->proxy == NULL)
     {
@@ -200,18 +158,10 @@ start_backend (Fixture *f)
 static int
 stop_backend (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
+  int status = lb_test_stop_backend (f->backend, 30000);
 
-  g_subprocess_send_signal (f->backend, SIGTERM);
-  g_subprocess_wait (f->backend, NULL, &error);
-  g_assert_no_error (error);
-  {
-    int status = g_subprocess_get_if_exited (f->backend)
-                   ? g_subprocess_get_exit_status (f->backend) : -1;
-
-    g_clear_object (&f->backend);
-    return status;
-  }
+  g_clear_object (&f->backend);
+  return status;
 }
 
 static void
@@ -429,7 +379,7 @@ run_ctl_valist (Fixture    *f,
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE |
                                         (input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE
                                                        : G_SUBPROCESS_FLAGS_NONE));
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, lb_test_child_setup, NULL, NULL);
   /* Were the ctl to sync in-process, it would kill itself at the first step. */
   g_subprocess_launcher_setenv (launcher, "LB_SYNC_CRASH_AT", "folders", TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
