@@ -362,45 +362,6 @@ print_items (GVariant *items)
 }
 
 /* The local outbox's items in the shape ListOutbox gives them. */
-static GVariant *
-local_items (LbOutbox  *outbox,
-             GError   **error)
-{
-  g_autoptr(GPtrArray) items = lb_outbox_list (outbox, error);
-  GVariantBuilder builder;
-
-  if (items == NULL)
-    return NULL;
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
-  for (guint i = 0; i < items->len; i++)
-    {
-      LbOutboxItem *item = g_ptr_array_index (items, i);
-
-      /* Listed: what waits, and what failed for good; not what is done with. */
-      if (item->state == LB_OUTBOX_STATE_SENT || item->state == LB_OUTBOX_STATE_CANCELLED)
-        continue;
-      const char *const none[] = { NULL };
-      GVariantDict dict;
-
-      g_variant_dict_init (&dict, NULL);
-      g_variant_dict_insert (&dict, "account", "s", item->account_id != NULL ? item->account_id : "");
-      g_variant_dict_insert (&dict, "from", "s", item->sender != NULL ? item->sender : "");
-      g_variant_dict_insert_value (&dict, "recipients",
-                                   g_variant_new_strv (item->recipients != NULL
-                                                         ? (const char *const *) item->recipients
-                                                         : none, -1));
-      g_variant_dict_insert (&dict, "subject", "s", item->subject != NULL ? item->subject : "");
-      g_variant_dict_insert (&dict, "size", "t", item->size);
-      g_variant_dict_insert (&dict, "state", "s", lb_outbox_state_to_string (item->state));
-      g_variant_dict_insert (&dict, "attempts", "u", item->attempts);
-      g_variant_dict_insert (&dict, "next-attempt", "x", item->next_attempt);
-      g_variant_dict_insert (&dict, "error", "s", item->last_error != NULL ? item->last_error : "");
-      g_variant_dict_insert (&dict, "created", "x", item->created);
-      g_variant_builder_add (&builder, "(s@a{sv})", item->queue_id, g_variant_dict_end (&dict));
-    }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
-}
-
 static int
 outbox_fail (GError *error)
 {
@@ -473,7 +434,7 @@ lbctl_outbox (int    argc,
       return status;
     if (verb[0] == 'l')
       {
-        if ((items = local_items (l.outbox, &error)) == NULL)
+        if ((items = lb_outbox_list_variant (l.outbox, &error)) == NULL)
           return lbctl_fail (error);
         print_items (items);
         return LBCTL_EXIT_OK;

@@ -2671,6 +2671,52 @@ lb_outbox_list (LbOutbox  *self,
 }
 
 /**
+ * lb_outbox_list_variant:
+ *
+ * The outbox as `ListOutbox` (org.letterbox.Backend1) gives it, for the service and
+ * for `letterbox-ctl outbox` without it: `a(sa{sv})`, a queue id and its fields, for
+ * what waits and what failed for good, not what is sent or cancelled.
+ *
+ * Returns: (transfer full): a non-floating `a(sa{sv})`, or %NULL with @error set
+ */
+GVariant *
+lb_outbox_list_variant (LbOutbox  *self,
+                        GError   **error)
+{
+  g_autoptr(GPtrArray) items = lb_outbox_list (self, error);
+  const char *const none[] = { NULL };
+  GVariantBuilder builder;
+
+  if (items == NULL)
+    return NULL;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
+  for (guint i = 0; i < items->len; i++)
+    {
+      LbOutboxItem *item = g_ptr_array_index (items, i);
+      GVariantDict dict;
+
+      if (item->state == LB_OUTBOX_STATE_SENT || item->state == LB_OUTBOX_STATE_CANCELLED)
+        continue;
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "account", "s", item->account_id != NULL ? item->account_id : "");
+      g_variant_dict_insert (&dict, "from", "s", item->sender != NULL ? item->sender : "");
+      g_variant_dict_insert_value (&dict, "recipients",
+                                   g_variant_new_strv (item->recipients != NULL
+                                                         ? (const char *const *) item->recipients
+                                                         : none, -1));
+      g_variant_dict_insert (&dict, "subject", "s", item->subject != NULL ? item->subject : "");
+      g_variant_dict_insert (&dict, "size", "t", item->size);
+      g_variant_dict_insert (&dict, "state", "s", lb_outbox_state_to_string (item->state));
+      g_variant_dict_insert (&dict, "attempts", "u", item->attempts);
+      g_variant_dict_insert (&dict, "next-attempt", "x", item->next_attempt);
+      g_variant_dict_insert (&dict, "error", "s", item->last_error != NULL ? item->last_error : "");
+      g_variant_dict_insert (&dict, "created", "x", item->created);
+      g_variant_builder_add (&builder, "(s@a{sv})", item->queue_id, g_variant_dict_end (&dict));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+/**
  * lb_outbox_is_sending:
  *
  * Returns: whether a connection to a server is open (or being opened) to send

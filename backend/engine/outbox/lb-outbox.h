@@ -92,6 +92,8 @@ void           lb_outbox_stop              (LbOutbox             *self);
 
 GPtrArray     *lb_outbox_list              (LbOutbox             *self,
                                             GError              **error);
+GVariant      *lb_outbox_list_variant      (LbOutbox             *self,
+                                            GError              **error);
 guint          lb_outbox_get_pending_count (LbOutbox             *self);
 gboolean       lb_outbox_is_sending        (LbOutbox             *self);
 
