@@ -6,7 +6,10 @@
 #include <glib/gi18n.h>
 
 #include "lb-bus-backend1.h"
+#include "letterbox-account-assistant.h"
 #include "letterbox-application.h"
+#include "letterbox-engine-host.h"
+#include "letterbox-preferences.h"
 #include "letterbox-window.h"
 
 /* The single-instance GtkApplication: a second `letterbox` asks the first to present
@@ -16,6 +19,7 @@ struct _LetterboxApplication
   AdwApplication parent_instance;
 
   LbBusBackend1 *backend;
+  LetterboxEngineHost *engine_host;   /* NULL without a session bus */
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxApplication, letterbox_application, ADW_TYPE_APPLICATION)
@@ -56,13 +60,101 @@ quit_action (GSimpleAction *action,
              GVariant      *parameter,
              gpointer       user_data)
 {
+  GList *windows = g_list_copy_deep (gtk_application_get_windows (GTK_APPLICATION (user_data)),
+                                     (GCopyFunc) g_object_ref, NULL);
+
+  /* Closed as the user would close them, so that each keeps its state (the main window
+   * its size, panes and folder); then whatever is left (a dialog that refused) goes. */
+  for (GList *l = windows; l != NULL; l = l->next)
+    if (gtk_window_get_application (l->data) != NULL)
+      gtk_window_close (l->data);
+  g_list_free_full (windows, g_object_unref);
   g_application_quit (G_APPLICATION (user_data));
 }
+
+/* An open window of @type, so that a second activation raises it instead of opening
+ * another. */
+static GtkWindow *
+find_window (GtkApplication *app,
+             GType           type)
+{
+  for (GList *l = gtk_application_get_windows (app); l != NULL; l = l->next)
+    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data, type))
+      return l->data;
+  return NULL;
+}
+
+/* The main window, for dialogs to belong to. */
+static GtkWindow *
+main_window (GtkApplication *app)
+{
+  return find_window (app, LETTERBOX_TYPE_WINDOW);
+}
+
+static void
+add_account_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  GtkApplication *app = user_data;
+  GtkWindow *window = find_window (app, LETTERBOX_TYPE_ACCOUNT_ASSISTANT);
+
+  if (window == NULL || letterbox_account_assistant_get_account_id (
+                          LETTERBOX_ACCOUNT_ASSISTANT (window)) != NULL)
+    window = GTK_WINDOW (letterbox_account_assistant_new (main_window (app)));
+  gtk_window_set_application (window, app);
+  gtk_window_present (window);
+}
+
+static void
+preferences_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  GtkApplication *app = user_data;
+  GtkWindow *window = find_window (app, LETTERBOX_TYPE_PREFERENCES);
+
+  if (window == NULL)
+    window = GTK_WINDOW (letterbox_preferences_new (main_window (app)));
+  gtk_window_set_application (window, app);
+  gtk_window_present (window);
+}
+
+static const GActionEntry account_actions[] = {
+  { "add-account", add_account_action },
+  { "preferences", preferences_action },
+};
 
 static const GActionEntry app_actions[] = {
   { "about", about_action },
   { "quit", quit_action },
 };
+
+/* Who writes the store: letterbox-backend, or this app when the background service is off
+ * or not installed (DESIGN.md). Decided before anything calls the backend. */
+static void
+start_engine_host (LetterboxApplication *self)
+{
+  GDBusConnection *connection = g_application_get_dbus_connection (G_APPLICATION (self));
+  g_autoptr(GSettings) settings = NULL;
+
+  if (connection == NULL)
+    return;
+  settings = g_settings_new (APP_ID);
+  self->engine_host = letterbox_engine_host_new (connection, settings);
+  letterbox_engine_host_start (self->engine_host);
+}
+
+static void
+engine_host_stopped_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  gboolean *done = user_data;
+
+  letterbox_engine_host_stop_finish (LETTERBOX_ENGINE_HOST (source), result, NULL);
+  *done = TRUE;
+}
 
 static void
 letterbox_application_startup (GApplication *app)
@@ -76,6 +168,16 @@ letterbox_application_startup (GApplication *app)
                                    app);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.quit", quit_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "window.close", close_accels);
+  {
+    static const char *preferences_accels[] = { "<Control>comma", NULL };
+
+    g_action_map_add_action_entries (G_ACTION_MAP (app), account_actions,
+                                     G_N_ELEMENTS (account_actions), app);
+    gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.preferences",
+                                           preferences_accels);
+  }
+
+  start_engine_host (LETTERBOX_APPLICATION (app));
 }
 
 static void
@@ -83,7 +185,18 @@ letterbox_application_shutdown (GApplication *app)
 {
   LetterboxApplication *self = LETTERBOX_APPLICATION (app);
 
+  /* The main loop has ended: while the writer finishes what is queued, only the engine's
+   * own sources run; the bus name goes back when every write is committed. */
+  if (self->engine_host != NULL)
+    {
+      gboolean done = FALSE;
+
+      letterbox_engine_host_stop_async (self->engine_host, engine_host_stopped_cb, &done);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
   g_clear_object (&self->backend);
+  g_clear_object (&self->engine_host);
 
   G_APPLICATION_CLASS (letterbox_application_parent_class)->shutdown (app);
 }
@@ -119,7 +232,9 @@ letterbox_application_new (void)
  * The proxy for `org.letterbox.Backend1` at whoever owns `org.letterbox.Backend`: the
  * single writer of the store (DESIGN.md). Every change the window makes (flags, moves,
  * deletes, sync requests, bodies on demand) goes through it; the store is only read
- * directly. Created on first use; calls to it D-Bus-activate letterbox-backend.
+ * directly. Created on first use; calls to it D-Bus-activate letterbox-backend, unless the
+ * app hosts the engine itself (letterbox-engine-host.c): then the name is the app's own
+ * and the calls come back to it over the bus.
  *
  * Returns: (transfer none) (nullable): the proxy, or %NULL without a session bus
  */
@@ -127,14 +242,19 @@ LbBusBackend1 *
 letterbox_application_get_backend (LetterboxApplication *self)
 {
   g_autoptr(GError) error = NULL;
+  GDBusProxyFlags flags;
 
   g_return_val_if_fail (LETTERBOX_IS_APPLICATION (self), NULL);
 
   if (self->backend != NULL)
     return self->backend;
 
-  self->backend = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
-                                                          G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+  /* Never activate the service while the app is about to own the name itself. */
+  flags = G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+          G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION;
+  if (self->engine_host != NULL && letterbox_engine_host_get_hosting (self->engine_host))
+    flags |= G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START;
+  self->backend = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION, flags,
                                                           LB_BACKEND_BUS_NAME,
                                                           LB_BACKEND_OBJECT_PATH,
                                                           NULL, &error);

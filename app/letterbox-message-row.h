@@ -4,6 +4,7 @@
 #include <gtk/gtk.h>
 
 #include "lb-message-summary.h"
+#include "letterbox-message-item.h"
 
 G_BEGIN_DECLS
 
@@ -11,10 +12,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, LETTERBOX, MESSAGE_ROW, GtkBox)
 
 GtkWidget *letterbox_message_row_new          (void);
-void       letterbox_message_row_set_message  (LetterboxMessageRow *self,
-                                               LbMessageSummary    *message);
+void       letterbox_message_row_set_item     (LetterboxMessageRow  *self,
+                                               LetterboxMessageItem *item);
+gint64     letterbox_message_row_get_message_id (LetterboxMessageRow *self);
+void       letterbox_message_row_set_message  (LetterboxMessageRow  *self,
+                                               LbMessageSummary     *message);
 
-char      *letterbox_format_date              (gint64               unix_time,
-                                               gboolean             full);
+char      *letterbox_format_date              (gint64                unix_time,
+                                               gboolean              full);
 
 G_END_DECLS

@@ -4,10 +4,17 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "lb-store.h"
+#include "letterbox-application.h"
 #include "letterbox-folder-row.h"
+#include "letterbox-sidebar.h"
+#include "letterbox-message-list.h"
 #include "letterbox-message-row.h"
+#include "letterbox-message-view.h"
+#include "letterbox-status-area.h"
+#include "letterbox-status-spinner.h"
 #include "letterbox-window.h"
 
 /*
@@ -17,9 +24,6 @@
  * so the main loop never waits on the disk.
  */
 
-/* One page of the list; issue #8 replaces this with a model that pages on demand. */
-#define MESSAGE_PAGE_SIZE 1000
-
 struct _LetterboxWindow
 {
   AdwApplicationWindow parent_instance;
@@ -28,22 +32,30 @@ struct _LetterboxWindow
   GCancellable *cancellable;
   GCancellable *folder_cancellable;
   LbStore *store;
-  GListStore *messages;
-  GtkSingleSelection *selection;
 
   AdwWindowTitle *window_title;
+  LetterboxStatusArea *status_area;
+  LetterboxStatusSpinner *status_spinner;
+  guint store_changed_id;
   GtkStack *main_stack;
   AdwStatusPage *error_page;
   GtkPaned *outer_paned;
   GtkPaned *inner_paned;
-  GtkListBox *folder_list;
-  GtkStack *list_stack;
-  GtkListView *message_list;
-  GtkStack *reader_stack;
-  GtkLabel *reader_subject;
-  GtkLabel *reader_sender;
-  GtkLabel *reader_date;
-  GtkLabel *reader_body;
+  LetterboxSidebar *sidebar;
+  AdwToastOverlay *toast_overlay;
+  GtkSearchBar *search_bar;
+  GtkSearchEntry *search_entry;
+  GtkToggleButton *search_button;
+  GtkMenuButton *move_button;
+  GtkPopover *move_popover;
+  GtkSearchEntry *move_filter;
+  GtkListBox *move_list;
+  guint mark_read_id;
+  gint64 mark_read_message;
+  LbFolder *shown_folder;      /* NULL: All Inboxes (or nothing yet) */
+  AdwToast *toast;             /* the toast shown last (weak), dismissed by the next one */
+  LetterboxMessageList *message_list;
+  LetterboxMessageView *message_view;
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxWindow, letterbox_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -56,157 +68,111 @@ show_store_error (LetterboxWindow *self,
   gtk_stack_set_visible_child_name (self->main_stack, "error");
 }
 
-static char *
-folder_key (LbFolder *folder)
-{
-  return g_strdup_printf ("%s/%s", lb_folder_get_account_id (folder), lb_folder_get_name (folder));
-}
-
 static void
 show_message (LetterboxWindow  *self,
               LbMessageSummary *message)
 {
-  g_autofree char *date = NULL;
-  const char *subject;
-
-  if (message == NULL)
-    {
-      gtk_stack_set_visible_child_name (self->reader_stack, "none");
-      return;
-    }
-
-  subject = lb_message_summary_get_subject (message);
-  date = letterbox_format_date (lb_message_summary_get_date (message), TRUE);
-
-  gtk_label_set_label (self->reader_subject, subject[0] != '\0' ? subject : _("(No subject)"));
-  gtk_label_set_label (self->reader_sender, lb_message_summary_get_sender (message));
-  gtk_label_set_label (self->reader_date, date);
-  gtk_label_set_label (self->reader_body, lb_message_summary_get_preview (message));
-  gtk_stack_set_visible_child_name (self->reader_stack, "message");
+  letterbox_message_view_show (self->message_view, self->store, message);
 }
 
+/* The reading pane shows the one message selected. */
 static void
 selected_message_changed_cb (LetterboxWindow *self)
 {
-  show_message (self, gtk_single_selection_get_selected_item (self->selection));
+  g_autoptr(GPtrArray) selected = letterbox_message_list_get_selected (self->message_list);
+
+  show_message (self, selected->len == 1 ? g_ptr_array_index (selected, 0) : NULL);
+}
+
+/* The message list (LetterboxMessageList: paged from the store, multi-selection) as the
+ * triage code needs it. */
+
+static void
+list_show_query (LetterboxWindow *self,
+                 const char      *query)
+{
+  letterbox_message_list_show_query (self->message_list, self->store, query);
 }
 
 static void
-list_messages_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
+list_show_folder (LetterboxWindow *self,
+                  LbFolder        *folder)
 {
-  LetterboxWindow *self = user_data;
-  g_autoptr(GPtrArray) messages = NULL;
-  g_autoptr(GError) error = NULL;
+  letterbox_message_list_show_folder (self->message_list, self->store, lb_folder_get_id (folder));
+}
 
-  messages = lb_store_list_messages_finish (LB_STORE (object), result, &error);
-  if (messages == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        show_store_error (self, error);
-      g_object_unref (self);
-      return;
-    }
+/* After StoreChanged: the list follows the store, keeping its selection and scroll. */
+static void
+list_refresh (LetterboxWindow *self)
+{
+  letterbox_message_list_refresh (self->message_list);
+}
 
-  g_list_store_splice (self->messages, 0, g_list_model_get_n_items (G_LIST_MODEL (self->messages)),
-                       messages->pdata, messages->len);
-  gtk_stack_set_visible_child_name (self->list_stack, messages->len > 0 ? "messages" : "empty");
-  show_message (self, gtk_single_selection_get_selected_item (self->selection));
-  g_object_unref (self);
+/* Returns: (transfer container) (element-type LbMessageSummary): the selected messages */
+static GPtrArray *
+list_get_selected (LetterboxWindow *self)
+{
+  return letterbox_message_list_get_selected (self->message_list);
 }
 
 static void
-folder_selected_cb (LetterboxWindow    *self,
-                    LetterboxFolderRow *row)
+list_select_all (LetterboxWindow *self)
 {
-  g_autofree char *name = NULL;
-  g_autofree char *key = NULL;
-  LbFolder *folder;
+  letterbox_message_list_select_all (self->message_list);
+}
+
+static void
+list_select_next (LetterboxWindow *self,
+                  int              delta)
+{
+  letterbox_message_list_select_next (self->message_list, delta);
+}
+
+/* Shows what the sidebar has selected in the message list (not a search). */
+static void
+show_selected_folder (LetterboxWindow *self)
+{
+  LbFolder *folder = self->shown_folder;
 
   g_cancellable_cancel (self->folder_cancellable);
   g_clear_object (&self->folder_cancellable);
 
-  if (row == NULL)
+  if (self->store == NULL)
     return;
 
-  folder = letterbox_folder_row_get_folder (row);
-  name = letterbox_folder_dup_display_name (folder);
-  adw_window_title_set_title (self->window_title, name);
-  adw_window_title_set_subtitle (self->window_title, lb_folder_get_account_name (folder));
+  if (folder == NULL)
+    {
+      adw_window_title_set_title (self->window_title, _("All Inboxes"));
+      adw_window_title_set_subtitle (self->window_title, NULL);
+      letterbox_message_list_show_unified_inbox (self->message_list, self->store);
+      return;
+    }
+  else
+    {
+      g_autofree char *name = letterbox_folder_dup_display_name (folder);
 
-  key = folder_key (folder);
-  g_settings_set_string (self->settings, "selected-folder", key);
+      adw_window_title_set_title (self->window_title, name);
+      adw_window_title_set_subtitle (self->window_title, lb_folder_get_account_name (folder));
+    }
 
-  self->folder_cancellable = g_cancellable_new ();
-  lb_store_list_messages_async (self->store, lb_folder_get_id (folder), 0, MESSAGE_PAGE_SIZE,
-                                self->folder_cancellable, list_messages_cb, g_object_ref (self));
+  list_show_folder (self, folder);
 }
 
 static void
-folder_header_func (GtkListBoxRow *row,
-                    GtkListBoxRow *before,
-                    gpointer       user_data)
+folder_selected_cb (LetterboxWindow *self,
+                    LbFolder        *folder)
 {
-  LbFolder *folder = letterbox_folder_row_get_folder (LETTERBOX_FOLDER_ROW (row));
-  GtkWidget *header;
-
-  if (before != NULL &&
-      g_strcmp0 (lb_folder_get_account_id (folder),
-                 lb_folder_get_account_id (
-                   letterbox_folder_row_get_folder (LETTERBOX_FOLDER_ROW (before)))) == 0)
-    {
-      gtk_list_box_row_set_header (row, NULL);
-      return;
-    }
-
-  header = gtk_label_new (lb_folder_get_account_name (folder));
-  gtk_label_set_xalign (GTK_LABEL (header), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (header), PANGO_ELLIPSIZE_END);
-  gtk_widget_add_css_class (header, "heading");
-  gtk_widget_add_css_class (header, "account-header");
-  gtk_list_box_row_set_header (row, header);
+  g_set_object (&self->shown_folder, folder);
+  if (gtk_search_bar_get_search_mode (self->search_bar))
+    gtk_search_bar_set_search_mode (self->search_bar, FALSE);
+  show_selected_folder (self);
 }
 
 static void
-list_folders_cb (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+sidebar_load_failed_cb (LetterboxWindow *self,
+                        const GError    *error)
 {
-  LetterboxWindow *self = user_data;
-  g_autoptr(GPtrArray) folders = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *wanted = NULL;
-  GtkWidget *select = NULL;
-
-  folders = lb_store_list_folders_finish (LB_STORE (object), result, &error);
-  if (folders == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        show_store_error (self, error);
-      g_object_unref (self);
-      return;
-    }
-
-  wanted = g_settings_get_string (self->settings, "selected-folder");
-
-  for (guint i = 0; i < folders->len; i++)
-    {
-      LbFolder *folder = g_ptr_array_index (folders, i);
-      GtkWidget *row = letterbox_folder_row_new (folder);
-      g_autofree char *key = folder_key (folder);
-
-      gtk_list_box_append (self->folder_list, row);
-      if (g_strcmp0 (key, wanted) == 0 ||
-          (select == NULL && lb_folder_get_role (folder) == LB_FOLDER_ROLE_INBOX))
-        select = row;
-    }
-
-  gtk_stack_set_visible_child_name (self->main_stack, "mail");
-  if (select != NULL)
-    gtk_list_box_select_row (self->folder_list, GTK_LIST_BOX_ROW (select));
-
-  g_object_unref (self);
+  show_store_error (self, error);
 }
 
 static void
@@ -229,24 +195,822 @@ store_open_cb (GObject      *object,
       return;
     }
 
-  lb_store_list_folders_async (self->store, self->cancellable, list_folders_cb, self);
+  gtk_stack_set_visible_child_name (self->main_stack, "mail");
+  letterbox_sidebar_set_store (self->sidebar, self->store);
+  g_object_unref (self);
+}
+
+/*
+ * Triage: the window's actions on the selected messages. Every change goes to the single
+ * writer (org.letterbox.Backend1.ApplyChanges, see data/dbus/); the store shows it when
+ * the writer's StoreChanged comes back. Archive, delete and move offer an undo in a
+ * toast: the inverse changes (a move back).
+ */
+
+static LbBusBackend1 *
+get_backend (LetterboxWindow *self)
+{
+  GtkApplication *app = gtk_window_get_application (GTK_WINDOW (self));
+
+  return app != NULL ? letterbox_application_get_backend (LETTERBOX_APPLICATION (app)) : NULL;
+}
+
+/* A new toast replaces the one before at once (AdwToastOverlay would queue it), so that
+ * Undo always answers the latest change. */
+static void
+add_toast (LetterboxWindow *self,
+           AdwToast        *toast)
+{
+  if (self->toast != NULL)
+    {
+      adw_toast_dismiss (self->toast);
+      g_clear_weak_pointer (&self->toast);
+    }
+  g_set_weak_pointer (&self->toast, toast);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
 }
 
 static void
-setup_message_row_cb (GtkSignalListItemFactory *factory,
-                      GtkListItem              *item,
-                      gpointer                  user_data)
+show_toast (LetterboxWindow *self,
+            const char      *title)
 {
-  gtk_list_item_set_child (item, letterbox_message_row_new ());
+  g_autofree char *markup = g_markup_escape_text (title, -1);
+  AdwToast *toast = adw_toast_new (markup);
+
+  adw_toast_set_timeout (toast, 5);
+  add_toast (self, toast);
+}
+
+typedef struct
+{
+  LetterboxWindow *self;       /* a reference while the call runs, then none */
+  GVariant *undo;              /* a(sa{sv}), or NULL */
+  char *title;                 /* what the toast says when it worked, or NULL */
+} Apply;
+
+static void
+apply_free (gpointer data,
+            GClosure *closure)
+{
+  Apply *apply = data;
+
+  g_clear_pointer (&apply->undo, g_variant_unref);
+  g_free (apply->title);
+  g_free (apply);
+}
+
+static void apply_changes (LetterboxWindow *self,
+                           GVariant        *changes,
+                           GVariant        *undo,
+                           const char      *title);
+
+static void
+undo_clicked_cb (AdwToast *toast,
+                 Apply    *apply)
+{
+  g_autoptr(GVariant) undo = g_steal_pointer (&apply->undo);
+
+  g_debug ("Undo: %s", undo != NULL ? "sending the inverse changes" : "done already");
+  if (undo != NULL)
+    apply_changes (apply->self, undo, NULL, NULL);
 }
 
 static void
-bind_message_row_cb (GtkSignalListItemFactory *factory,
-                     GtkListItem              *item,
-                     gpointer                  user_data)
+apply_done_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
 {
-  letterbox_message_row_set_message (LETTERBOX_MESSAGE_ROW (gtk_list_item_get_child (item)),
-                                     gtk_list_item_get_item (item));
+  Apply *apply = user_data;
+  g_autoptr(LetterboxWindow) self = apply->self;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *markup = NULL;
+  AdwToast *toast;
+
+  if (!lb_bus_backend1_call_apply_changes_finish (LB_BUS_BACKEND1 (object), result, &error))
+    {
+      g_autofree char *title = NULL;
+
+      g_dbus_error_strip_remote_error (error);
+      g_debug ("ApplyChanges failed: %s", error->message);
+      /* Translators: %s says why, from the background service. */
+      title = g_strdup_printf (_("The change was not made: %s"), error->message);
+      show_toast (self, title);
+      apply_free (apply, NULL);
+      return;
+    }
+
+  if (apply->title == NULL)
+    {
+      apply_free (apply, NULL);
+      return;
+    }
+
+  markup = g_markup_escape_text (apply->title, -1);
+  toast = adw_toast_new (markup);
+  adw_toast_set_timeout (toast, 8);
+  if (apply->undo != NULL)
+    {
+      adw_toast_set_button_label (toast, _("_Undo"));
+      /* The toast lives inside the window, so the window outlives the handler. */
+      g_signal_connect_data (toast, "button-clicked", G_CALLBACK (undo_clicked_cb), apply,
+                             apply_free, 0);
+    }
+  else
+    apply_free (apply, NULL);
+  add_toast (self, toast);
+}
+
+/* Sends @changes (a(sa{sv}), floating or not); when it worked and @title is not %NULL,
+ * says @title in a toast, with an Undo button that sends @undo. */
+static void
+apply_changes (LetterboxWindow *self,
+               GVariant        *changes,
+               GVariant        *undo,
+               const char      *title)
+{
+  LbBusBackend1 *backend = get_backend (self);
+  Apply *apply;
+
+  g_variant_ref_sink (changes);
+  if (undo != NULL)
+    g_variant_ref_sink (undo);
+
+  if (backend == NULL)
+    {
+      show_toast (self, _("The change was not made: the background service cannot be reached"));
+      g_variant_unref (changes);
+      g_clear_pointer (&undo, g_variant_unref);
+      return;
+    }
+
+  apply = g_new0 (Apply, 1);
+  apply->self = g_object_ref (self);
+  apply->undo = undo;
+  apply->title = g_strdup (title);
+  lb_bus_backend1_call_apply_changes (backend, changes, NULL, apply_done_cb, apply);
+  g_variant_unref (changes);
+}
+
+static void
+add_flags (GVariantBuilder *changes,
+           gint64           message_id,
+           const char      *add,
+           const char      *remove)
+{
+  const char *none[] = { NULL };
+  const char *add_list[] = { add, NULL };
+  const char *remove_list[] = { remove, NULL };
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "message", "x", message_id);
+  g_variant_dict_insert_value (&dict, "add", g_variant_new_strv (add != NULL ? add_list : none, -1));
+  g_variant_dict_insert_value (&dict, "remove",
+                               g_variant_new_strv (remove != NULL ? remove_list : none, -1));
+  g_variant_builder_add (changes, "(s@a{sv})", "flags", g_variant_dict_end (&dict));
+}
+
+static void
+add_move (GVariantBuilder *changes,
+          gint64           message_id,
+          gint64           folder_id)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "message", "x", message_id);
+  g_variant_dict_insert (&dict, "folder", "x", folder_id);
+  g_variant_builder_add (changes, "(s@a{sv})", "move", g_variant_dict_end (&dict));
+}
+
+static void
+add_delete (GVariantBuilder *changes,
+            gint64           message_id)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "message", "x", message_id);
+  g_variant_builder_add (changes, "(s@a{sv})", "delete", g_variant_dict_end (&dict));
+}
+
+static const char *
+message_account (LetterboxWindow  *self,
+                 LbMessageSummary *message)
+{
+  LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar,
+                                                    lb_message_summary_get_folder_id (message));
+
+  return folder != NULL ? lb_folder_get_account_id (folder) : NULL;
+}
+
+/* Where archiving puts @message, or 0 when it cannot be archived (no archive folder, or
+ * it is there already). */
+static gint64
+archive_target (LetterboxWindow  *self,
+                LbMessageSummary *message)
+{
+  const char *account = message_account (self, message);
+  LbFolder *archive = account != NULL ? letterbox_sidebar_find_archive (self->sidebar, account)
+                                      : NULL;
+
+  if (archive == NULL || lb_folder_get_id (archive) == lb_message_summary_get_folder_id (message))
+    return 0;
+  return lb_folder_get_id (archive);
+}
+
+/* The Trash that deleting @message moves it to, or 0 when deleting removes it for good
+ * (it is in the Trash already, or the account has none). */
+static gint64
+trash_target (LetterboxWindow  *self,
+              LbMessageSummary *message)
+{
+  const char *account = message_account (self, message);
+  LbFolder *trash = account != NULL ? letterbox_sidebar_find_role (self->sidebar, account,
+                                                                   LB_FOLDER_ROLE_TRASH)
+                                    : NULL;
+
+  if (trash == NULL || lb_folder_get_id (trash) == lb_message_summary_get_folder_id (message))
+    return 0;
+  return lb_folder_get_id (trash);
+}
+
+static void
+update_actions (LetterboxWindow *self)
+{
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  gboolean any = selected->len > 0;
+  gboolean archivable = any;
+  gboolean unread = FALSE, read = FALSE;
+
+  for (guint i = 0; i < selected->len; i++)
+    {
+      LbMessageSummary *message = g_ptr_array_index (selected, i);
+
+      if (archive_target (self, message) == 0)
+        archivable = FALSE;
+      if (lb_message_summary_get_flags (message) & LB_MESSAGE_FLAG_SEEN)
+        read = TRUE;
+      else
+        unread = TRUE;
+    }
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.mark-read", unread);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.mark-unread", read);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.star-selected", any);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.archive", archivable);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.delete", any);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.move", any);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.move-to", any);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->move_button), any);
+}
+
+static void
+mark_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  gboolean seen = g_str_equal (action_name, "win.mark-read");
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  guint n = 0;
+
+  for (guint i = 0; i < selected->len; i++)
+    {
+      LbMessageSummary *message = g_ptr_array_index (selected, i);
+      gboolean is_seen = (lb_message_summary_get_flags (message) & LB_MESSAGE_FLAG_SEEN) != 0;
+
+      if (is_seen == seen)
+        continue;
+      add_flags (&changes, lb_message_summary_get_id (message), seen ? "\\Seen" : NULL,
+                 seen ? NULL : "\\Seen");
+      n++;
+    }
+  if (n > 0)
+    apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+}
+
+static void
+star_selected_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  gboolean star = FALSE;
+
+  /* Stars them all unless all have one already: then it takes the stars away. */
+  for (guint i = 0; i < selected->len; i++)
+    if (!(lb_message_summary_get_flags (g_ptr_array_index (selected, i)) & LB_MESSAGE_FLAG_FLAGGED))
+      star = TRUE;
+
+  for (guint i = 0; i < selected->len; i++)
+    add_flags (&changes, lb_message_summary_get_id (g_ptr_array_index (selected, i)),
+               star ? "\\Flagged" : NULL, star ? NULL : "\\Flagged");
+  if (selected->len > 0)
+    apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+}
+
+static void
+get_message_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  GError *error = NULL;
+  LbStoreMessage *message = lb_store_get_message (source_object, *(gint64 *) task_data, &error);
+
+  if (message == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, message, (GDestroyNotify) lb_store_message_free);
+}
+
+static void
+star_lookup_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(LetterboxWindow) self = user_data;
+  g_autoptr(LbStoreMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  gint64 id = *(gint64 *) g_task_get_task_data (G_TASK (result));
+  gboolean star;
+
+  message = g_task_propagate_pointer (G_TASK (result), &error);
+  if (message == NULL)
+    {
+      show_toast (self, error->message);
+      return;
+    }
+
+  star = !(message->flags & LB_MESSAGE_FLAG_FLAGGED);
+  add_flags (&changes, id, star ? "\\Flagged" : NULL, star ? NULL : "\\Flagged");
+  apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+}
+
+/* win.star(x): turns the star of one message on or off (its row's star button). The
+ * store says which it has now. */
+static void
+star_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+  g_autoptr(GTask) task = NULL;
+  gint64 *id;
+
+  if (self->store == NULL)
+    return;
+
+  id = g_new (gint64, 1);
+  *id = g_variant_get_int64 (parameter);
+  task = g_task_new (self->store, self->cancellable, star_lookup_cb, g_object_ref (self));
+  g_task_set_task_data (task, id, g_free);
+  g_task_run_in_thread (task, get_message_thread);
+}
+
+/* Moves the selection to @folder_id (or, with 0, to each message's archive or Trash as
+ * @kind says), with an undo that moves each back where it was. */
+typedef enum
+{
+  MOVE_TO_FOLDER,
+  MOVE_TO_ARCHIVE,
+  MOVE_TO_TRASH,
+} MoveKind;
+
+static void
+move_selection (LetterboxWindow *self,
+                MoveKind         kind,
+                gint64           folder_id)
+{
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_auto(GVariantBuilder) undo = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autofree char *title = NULL;
+  guint n = 0;
+
+  for (guint i = 0; i < selected->len; i++)
+    {
+      LbMessageSummary *message = g_ptr_array_index (selected, i);
+      gint64 from = lb_message_summary_get_folder_id (message);
+      gint64 to = kind == MOVE_TO_ARCHIVE ? archive_target (self, message)
+                : kind == MOVE_TO_TRASH ? trash_target (self, message)
+                : folder_id;
+
+      if (to == 0 || to == from)
+        continue;
+      add_move (&changes, lb_message_summary_get_id (message), to);
+      add_move (&undo, lb_message_summary_get_id (message), from);
+      n++;
+      /* Moved away before the mark-read delay: it was not read here. */
+      if (self->mark_read_id != 0 && self->mark_read_message == lb_message_summary_get_id (message))
+        g_clear_handle_id (&self->mark_read_id, g_source_remove);
+    }
+  if (n == 0)
+    return;
+
+  switch (kind)
+    {
+    case MOVE_TO_ARCHIVE:
+      title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message archived",
+                                            "%u messages archived", n), n);
+      break;
+    case MOVE_TO_TRASH:
+      title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to Trash",
+                                            "%u messages moved to Trash", n), n);
+      break;
+    case MOVE_TO_FOLDER:
+    default:
+      {
+        LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar, folder_id);
+        g_autofree char *name = folder != NULL ? letterbox_folder_dup_display_name (folder)
+                                               : g_strdup ("?");
+
+        /* Translators: "3 messages moved to Projects". */
+        title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to %s",
+                                              "%u messages moved to %s", n), n, name);
+      }
+    }
+  apply_changes (self, g_variant_builder_end (&changes), g_variant_builder_end (&undo), title);
+}
+
+static void
+archive_action (GtkWidget  *widget,
+                const char *action_name,
+                GVariant   *parameter)
+{
+  move_selection (LETTERBOX_WINDOW (widget), MOVE_TO_ARCHIVE, 0);
+}
+
+static void
+delete_forever_response_cb (AdwMessageDialog *dialog,
+                            const char       *response,
+                            gpointer          user_data)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+  GVariant *changes = user_data;
+
+  if (g_str_equal (response, "delete"))
+    apply_changes (self, changes, NULL, _("Deleted for good"));
+  g_variant_unref (changes);
+}
+
+/* Delete: to the account's Trash (with undo); messages in the Trash already, or of an
+ * account without one, are deleted for good after the user says so. */
+static void
+delete_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_auto(GVariantBuilder) forever = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  guint n_forever = 0;
+  AdwMessageDialog *dialog;
+  g_autofree char *body = NULL;
+
+  for (guint i = 0; i < selected->len; i++)
+    {
+      LbMessageSummary *message = g_ptr_array_index (selected, i);
+
+      if (trash_target (self, message) == 0)
+        {
+          add_delete (&forever, lb_message_summary_get_id (message));
+          n_forever++;
+        }
+    }
+
+  move_selection (self, MOVE_TO_TRASH, 0);
+  if (n_forever == 0)
+    return;
+
+  body = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                       "%u message will be deleted for good. This cannot be undone.",
+                                       "%u messages will be deleted for good. This cannot be undone.",
+                                       n_forever),
+                          n_forever);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                       _("Delete for Good?"), body));
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "delete", _("_Delete"), NULL);
+  adw_message_dialog_set_response_appearance (dialog, "delete", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect (dialog, "response", G_CALLBACK (delete_forever_response_cb),
+                    g_variant_ref_sink (g_variant_builder_end (&forever)));
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+move_to_action (GtkWidget  *widget,
+                const char *action_name,
+                GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+
+  gtk_popover_popdown (self->move_popover);
+  move_selection (self, MOVE_TO_FOLDER, g_variant_get_int64 (parameter));
+}
+
+static gboolean
+move_filter_func (GtkListBoxRow *row,
+                  gpointer       user_data)
+{
+  LetterboxWindow *self = user_data;
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->move_filter));
+  const char *path = g_object_get_data (G_OBJECT (row), "letterbox-folder-path");
+  g_autofree char *folded_text = NULL;
+  g_autofree char *folded_path = NULL;
+
+  if (text[0] == '\0' || path == NULL)
+    return TRUE;
+  folded_text = g_utf8_casefold (text, -1);
+  folded_path = g_utf8_casefold (path, -1);
+  return strstr (folded_path, folded_text) != NULL;
+}
+
+/* Fills the folder picker: every folder but the shown one, named with its account. */
+static void
+move_popover_show_cb (LetterboxWindow *self)
+{
+  g_autoptr(GPtrArray) folders = letterbox_sidebar_get_folders (self->sidebar);
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->move_list))) != NULL)
+    gtk_list_box_remove (self->move_list, child);
+  gtk_editable_set_text (GTK_EDITABLE (self->move_filter), "");
+
+  for (guint i = 0; i < folders->len; i++)
+    {
+      LbFolder *folder = g_ptr_array_index (folders, i);
+      g_autofree char *path = letterbox_sidebar_dup_folder_path (self->sidebar, folder);
+      GtkWidget *row, *box, *icon, *label;
+
+      if (self->shown_folder != NULL &&
+          lb_folder_get_id (folder) == lb_folder_get_id (self->shown_folder))
+        continue;
+
+      box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+      icon = gtk_image_new_from_icon_name (letterbox_folder_get_icon_name (folder));
+      gtk_accessible_update_property (GTK_ACCESSIBLE (icon), GTK_ACCESSIBLE_PROPERTY_LABEL, "", -1);
+      label = gtk_label_new (path);
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
+      gtk_box_append (GTK_BOX (box), icon);
+      gtk_box_append (GTK_BOX (box), label);
+      row = gtk_list_box_row_new ();
+      gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (row), "win.move-to");
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (row), "x", lb_folder_get_id (folder));
+      gtk_accessible_update_property (GTK_ACCESSIBLE (row), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      path, -1);
+      g_object_set_data_full (G_OBJECT (row), "letterbox-folder-path", g_steal_pointer (&path),
+                              g_free);
+      gtk_list_box_append (self->move_list, row);
+    }
+  gtk_widget_grab_focus (GTK_WIDGET (self->move_filter));
+}
+
+static void
+move_filter_changed_cb (LetterboxWindow *self)
+{
+  gtk_list_box_invalidate_filter (self->move_list);
+}
+
+/* Enter in the filter moves to the first folder that is left. */
+static void
+move_filter_activate_cb (LetterboxWindow *self)
+{
+  /* The filter may not have seen the last keys yet (search-changed waits 150 ms). */
+  gtk_list_box_invalidate_filter (self->move_list);
+  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->move_list));
+       row != NULL;
+       row = gtk_widget_get_next_sibling (row))
+    if (gtk_widget_get_child_visible (row) && gtk_widget_get_visible (row))
+      {
+        gtk_widget_activate (row);
+        return;
+      }
+}
+
+static void
+move_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  gtk_menu_button_popup (LETTERBOX_WINDOW (widget)->move_button);
+}
+
+static void
+messages_dropped_cb (LetterboxWindow *self,
+                     LbFolder        *folder,
+                     const char      *ids)
+{
+  g_auto(GStrv) parts = g_strsplit (ids, ",", -1);
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_auto(GVariantBuilder) undo = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autofree char *name = letterbox_folder_dup_display_name (folder);
+  g_autofree char *title = NULL;
+  guint n = 0, n_undo = 0;
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      gint64 id;
+
+      if (!g_ascii_string_to_signed (g_strstrip (parts[i]), 10, 1, G_MAXINT64, &id, NULL))
+        continue;
+      add_move (&changes, id, lb_folder_get_id (folder));
+      n++;
+      /* The undo knows where a message was when the list still shows it. */
+      for (guint j = 0; j < selected->len; j++)
+        if (lb_message_summary_get_id (g_ptr_array_index (selected, j)) == id)
+          {
+            add_move (&undo, id, lb_message_summary_get_folder_id (g_ptr_array_index (selected, j)));
+            n_undo++;
+          }
+    }
+  if (n == 0)
+    return;
+
+  title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to %s",
+                                        "%u messages moved to %s", n), n, name);
+  apply_changes (self, g_variant_builder_end (&changes),
+                 n_undo == n ? g_variant_builder_end (&undo) : NULL, title);
+}
+
+static void
+select_all_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  list_select_all (LETTERBOX_WINDOW (widget));
+}
+
+static void
+next_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  list_select_next (LETTERBOX_WINDOW (widget), g_str_equal (action_name, "win.next-message") ? 1 : -1);
+}
+
+static void
+search_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+
+  gtk_search_bar_set_search_mode (self->search_bar, TRUE);
+  gtk_widget_grab_focus (GTK_WIDGET (self->search_entry));
+}
+
+static void
+escape_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+
+  if (gtk_search_bar_get_search_mode (self->search_bar))
+    gtk_search_bar_set_search_mode (self->search_bar, FALSE);
+}
+
+/* Live results, 150 ms after the last key (GtkSearchEntry's search-delay). */
+static void
+search_changed_cb (LetterboxWindow *self)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->search_entry));
+  g_autofree char *trimmed = g_strstrip (g_strdup (text));
+
+  if (!gtk_search_bar_get_search_mode (self->search_bar))
+    return;
+  if (trimmed[0] == '\0')
+    {
+      show_selected_folder (self);
+      return;
+    }
+  adw_window_title_set_title (self->window_title, _("Search"));
+  adw_window_title_set_subtitle (self->window_title, text);
+  list_show_query (self, text);
+}
+
+/* Leaving the search goes back to the folder. */
+static void
+search_mode_cb (LetterboxWindow *self)
+{
+  if (gtk_search_bar_get_search_mode (self->search_bar))
+    return;
+  gtk_editable_set_text (GTK_EDITABLE (self->search_entry), "");
+  show_selected_folder (self);
+}
+
+/* Mark read on open: a message that stays selected alone for "mark-read-delay" seconds. */
+static gboolean
+mark_read_timeout_cb (gpointer user_data)
+{
+  LetterboxWindow *self = user_data;
+  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+
+  self->mark_read_id = 0;
+  g_debug ("Marking message %" G_GINT64_FORMAT " read", self->mark_read_message);
+  add_flags (&changes, self->mark_read_message, "\\Seen", NULL);
+  apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+selection_changed_cb (LetterboxWindow *self)
+{
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  int delay = g_settings_get_int (self->settings, "mark-read-delay");
+  LbMessageSummary *message;
+
+  update_actions (self);
+
+  if (selected->len != 1 || delay < 0)
+    {
+      g_clear_handle_id (&self->mark_read_id, g_source_remove);
+      return;
+    }
+
+  message = g_ptr_array_index (selected, 0);
+  if (self->mark_read_id != 0 && self->mark_read_message == lb_message_summary_get_id (message))
+    return;  /* the same message, after a refresh */
+
+  g_clear_handle_id (&self->mark_read_id, g_source_remove);
+  if (lb_message_summary_get_flags (message) & LB_MESSAGE_FLAG_SEEN)
+    return;
+  self->mark_read_message = lb_message_summary_get_id (message);
+  self->mark_read_id = g_timeout_add (delay * 1000, mark_read_timeout_cb, self);
+}
+
+static void
+triage_class_init (GtkWidgetClass *widget_class)
+{
+  gtk_widget_class_install_action (widget_class, "win.mark-read", NULL, mark_action);
+  gtk_widget_class_install_action (widget_class, "win.mark-unread", NULL, mark_action);
+  gtk_widget_class_install_action (widget_class, "win.star", "x", star_action);
+  gtk_widget_class_install_action (widget_class, "win.star-selected", NULL, star_selected_action);
+  gtk_widget_class_install_action (widget_class, "win.archive", NULL, archive_action);
+  gtk_widget_class_install_action (widget_class, "win.delete", NULL, delete_action);
+  gtk_widget_class_install_action (widget_class, "win.move", NULL, move_action);
+  gtk_widget_class_install_action (widget_class, "win.move-to", "x", move_to_action);
+  gtk_widget_class_install_action (widget_class, "win.select-all", NULL, select_all_action);
+  gtk_widget_class_install_action (widget_class, "win.next-message", NULL, next_action);
+  gtk_widget_class_install_action (widget_class, "win.previous-message", NULL, next_action);
+  gtk_widget_class_install_action (widget_class, "win.search", NULL, search_action);
+  gtk_widget_class_install_action (widget_class, "win.escape", NULL, escape_action);
+
+  /* Geary's keys where it has them (app/gtk/help-overlay.ui lists them all). Single
+   * letters are bubble-phase bindings: typing in an entry never triggers them. */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_i, GDK_CONTROL_MASK, "win.mark-read", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_I, GDK_SHIFT_MASK, "win.mark-read", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_u, GDK_CONTROL_MASK, "win.mark-unread", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_U, GDK_SHIFT_MASK, "win.mark-unread", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_s, 0, "win.star-selected", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_a, 0, "win.archive", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, 0, "win.archive", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "win.delete", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, 0, "win.move", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_a, GDK_CONTROL_MASK, "win.select-all", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_j, 0, "win.next-message", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Down, GDK_CONTROL_MASK, "win.next-message", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_k, 0, "win.previous-message", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Up, GDK_CONTROL_MASK, "win.previous-message", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "win.search", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_slash, 0, "win.search", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.escape", NULL);
+}
+
+static void
+triage_init (LetterboxWindow *self)
+{
+  g_object_bind_property (self->search_button, "active", self->search_bar, "search-mode-enabled",
+                          G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  gtk_search_bar_connect_entry (self->search_bar, GTK_EDITABLE (self->search_entry));
+  g_signal_connect_swapped (self->search_entry, "search-changed",
+                            G_CALLBACK (search_changed_cb), self);
+  g_signal_connect_swapped (self->search_bar, "notify::search-mode-enabled",
+                            G_CALLBACK (search_mode_cb), self);
+
+  gtk_list_box_set_filter_func (self->move_list, move_filter_func, self, NULL);
+  g_signal_connect_swapped (self->move_popover, "show", G_CALLBACK (move_popover_show_cb), self);
+  g_signal_connect_swapped (self->move_filter, "search-changed",
+                            G_CALLBACK (move_filter_changed_cb), self);
+  g_signal_connect_swapped (self->move_filter, "activate",
+                            G_CALLBACK (move_filter_activate_cb), self);
+
+  g_signal_connect_swapped (self->sidebar, "messages-dropped",
+                            G_CALLBACK (messages_dropped_cb), self);
+  g_signal_connect_swapped (self->message_list, "selection-changed",
+                            G_CALLBACK (selection_changed_cb), self);
+  update_actions (self);
 }
 
 static gboolean
@@ -271,13 +1035,15 @@ letterbox_window_dispose (GObject *object)
 {
   LetterboxWindow *self = LETTERBOX_WINDOW (object);
 
+  g_clear_handle_id (&self->store_changed_id, g_source_remove);
+  g_clear_handle_id (&self->mark_read_id, g_source_remove);
+  g_clear_object (&self->shown_folder);
+  g_clear_weak_pointer (&self->toast);
   g_cancellable_cancel (self->cancellable);
   g_cancellable_cancel (self->folder_cancellable);
   g_clear_object (&self->folder_cancellable);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->store);
-  g_clear_object (&self->selection);
-  g_clear_object (&self->messages);
   g_clear_object (&self->settings);
 
   G_OBJECT_CLASS (letterbox_window_parent_class)->dispose (object);
@@ -291,29 +1057,40 @@ letterbox_window_class_init (LetterboxWindowClass *klass)
   GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
   object_class->dispose = letterbox_window_dispose;
+
+  g_type_ensure (LETTERBOX_TYPE_SIDEBAR);
+  g_type_ensure (LETTERBOX_TYPE_MESSAGE_LIST);
+  g_type_ensure (LETTERBOX_TYPE_MESSAGE_VIEW);
+  g_type_ensure (LETTERBOX_TYPE_STATUS_AREA);
+  g_type_ensure (LETTERBOX_TYPE_STATUS_SPINNER);
   window_class->close_request = letterbox_window_close_request;
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/letterbox/Letterbox/letterbox-window.ui");
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, window_title);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, status_area);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, status_spinner);
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, main_stack);
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, error_page);
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, outer_paned);
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, inner_paned);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, folder_list);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, list_stack);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, sidebar);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, search_bar);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, search_entry);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, search_button);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, move_button);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, move_popover);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, move_filter);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, move_list);
+  triage_class_init (widget_class);
   gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, message_list);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, reader_stack);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, reader_subject);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, reader_sender);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, reader_date);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, reader_body);
+  gtk_widget_class_bind_template_child (widget_class, LetterboxWindow, message_view);
 }
 
 static void
 letterbox_window_init (LetterboxWindow *self)
 {
-  g_autoptr(GtkListItemFactory) factory = NULL;
   g_autofree char *data_dir = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -331,30 +1108,64 @@ letterbox_window_init (LetterboxWindow *self)
   g_settings_bind (self->settings, "message-list-width", self->inner_paned, "position",
                    G_SETTINGS_BIND_DEFAULT);
 
-  self->messages = g_list_store_new (LB_TYPE_MESSAGE_SUMMARY);
-  self->selection = gtk_single_selection_new (g_object_ref (G_LIST_MODEL (self->messages)));
-  gtk_single_selection_set_autoselect (self->selection, FALSE);
-  gtk_single_selection_set_can_unselect (self->selection, TRUE);
-  g_signal_connect_swapped (self->selection, "notify::selected-item",
+  g_signal_connect_swapped (self->message_list, "selection-changed",
                             G_CALLBACK (selected_message_changed_cb), self);
 
-  factory = gtk_signal_list_item_factory_new ();
-  g_signal_connect (factory, "setup", G_CALLBACK (setup_message_row_cb), NULL);
-  g_signal_connect (factory, "bind", G_CALLBACK (bind_message_row_cb), NULL);
-  gtk_list_view_set_factory (self->message_list, factory);
-  gtk_list_view_set_model (self->message_list, GTK_SELECTION_MODEL (self->selection));
-
-  gtk_list_box_set_header_func (self->folder_list, folder_header_func, NULL, NULL);
-  g_signal_connect_swapped (self->folder_list, "row-selected",
+  g_signal_connect_swapped (self->sidebar, "folder-selected",
                             G_CALLBACK (folder_selected_cb), self);
+  g_signal_connect_swapped (self->sidebar, "load-failed",
+                            G_CALLBACK (sidebar_load_failed_cb), self);
+  triage_init (self);
 
   gtk_stack_set_visible_child_name (self->main_stack, "loading");
   data_dir = lb_store_default_data_dir ();
   lb_store_open_async (data_dir, self->cancellable, store_open_cb, g_object_ref (self));
 }
 
+/* Reads the folders (their unread counts) and the shown folder's messages again; the
+ * sidebar and the message list keep their selection. */
+static void
+refresh_mail (LetterboxWindow *self)
+{
+  if (self->store == NULL)
+    return;
+  letterbox_sidebar_refresh (self->sidebar);
+  list_refresh (self);
+}
+
+/* A burst of StoreChanged (a sync commits in batches) reloads once. */
+static gboolean
+store_changed_timeout_cb (gpointer user_data)
+{
+  LetterboxWindow *self = user_data;
+
+  self->store_changed_id = 0;
+  refresh_mail (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Live state (DESIGN.md): whoever writes the store says what changed; the window reads
+ * it again. NewMail needs nothing more here: notifications are the backend's. */
+static void
+backend_store_changed_cb (LetterboxWindow *self,
+                          const char      *account_id,
+                          gint64           folder_id,
+                          guint64          generation)
+{
+  if (self->store_changed_id == 0)
+    self->store_changed_id = g_timeout_add (150, store_changed_timeout_cb, self);
+}
+
 LetterboxWindow *
 letterbox_window_new (LetterboxApplication *application)
 {
-  return g_object_new (LETTERBOX_TYPE_WINDOW, "application", application, NULL);
+  LetterboxWindow *self = g_object_new (LETTERBOX_TYPE_WINDOW, "application", application, NULL);
+  LbBusBackend1 *backend = letterbox_application_get_backend (application);
+
+  letterbox_status_area_set_backend (self->status_area, backend);
+  letterbox_status_spinner_set_backend (self->status_spinner, backend);
+  if (backend != NULL)
+    g_signal_connect_object (backend, "store-changed", G_CALLBACK (backend_store_changed_cb),
+                             self, G_CONNECT_SWAPPED);
+  return self;
 }

@@ -35,6 +35,8 @@ test_pkgs=(
   dnsmasq-base
   # real SMTP clients the relay tests drive (letterbox-backend's relay/)
   swaks msmtp bsd-mailx
+  # test-message-view clicks a link in WebKit with a real X pointer event (XTest)
+  libxtst6
 )
 
 # Peers the benchmarks compare against (bench/README.md).

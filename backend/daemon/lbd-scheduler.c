@@ -443,6 +443,8 @@ store_changed (Account *a,
   g_signal_emit (a->scheduler, signals[SIGNAL_STORE_CHANGED], 0, a->account->id, folder_id);
 }
 
+static void account_renew_imap_sync (Account *a);
+
 /* The end of one run, good or bad. */
 static void
 account_run_done (Account  *a,
@@ -483,6 +485,11 @@ account_run_done (Account  *a,
       a->error_kind = classify_error (error, &a->needs_user_action);
       g_message ("Sync of %s failed (%s, attempt %u): %s", a->account->id, a->error_kind,
                  a->failures, error->message);
+      /* An IMAP sync's connection pool keeps the password it first logged in with: after a
+       * refusal a new one asks again, so a password the user corrected (the app's
+       * "Enter Password") is what the next run uses. */
+      if (g_strcmp0 (a->error_kind, "auth") == 0 && LB_IS_IMAP_SYNC (a->sync))
+        account_renew_imap_sync (a);
     }
 
   complete_waiters (a->waiters, g_steal_pointer (&owned));
@@ -705,6 +712,20 @@ inbox_synced_cb (LbImapSync   *sync,
     }
   store_changed (a, a->inbox_id > 0 ? a->inbox_id : 0);
   check_new_mail (a, TRUE);
+}
+
+/* A new LbImapSync for the account, in place of the one it has (not running). */
+static void
+account_renew_imap_sync (Account *a)
+{
+  if (a->watching)
+    lb_imap_sync_unwatch (LB_IMAP_SYNC (a->sync));
+  a->watching = FALSE;
+  g_signal_handlers_disconnect_by_data (a->sync, a);
+  g_object_unref (a->sync);
+  a->sync = G_OBJECT (lb_imap_sync_new (a->account, a->scheduler->writer));
+  g_signal_connect (a->sync, "progress", G_CALLBACK (progress_cb), a);
+  g_signal_connect (a->sync, "inbox-synced", G_CALLBACK (inbox_synced_cb), a);
 }
 
 static Account *
@@ -1131,4 +1152,27 @@ lbd_scheduler_kick (LbdScheduler *self,
   if (a == NULL || self->stopped || !account_can_run (a))
     return;
   account_request (a, LB_IMAP_SYNC_NONE, NULL);
+}
+
+/**
+ * lbd_scheduler_dup_account_sync:
+ *
+ * The sync object that serves @account_id for as long as the account lives, so that a
+ * body fetched on demand reuses its pooled, logged-in connections.
+ *
+ * Returns: (transfer full) (nullable): an LbImapSync or LbPop3Sync, or %NULL for an
+ *   unknown or send-only account, or once the scheduler stopped
+ */
+GObject *
+lbd_scheduler_dup_account_sync (LbdScheduler *self,
+                                const char   *account_id)
+{
+  Account *a;
+
+  g_return_val_if_fail (LBD_IS_SCHEDULER (self), NULL);
+
+  a = g_hash_table_lookup (self->accounts, account_id);
+  if (a == NULL || self->stopped || a->sync == NULL)
+    return NULL;
+  return g_object_ref (a->sync);
 }

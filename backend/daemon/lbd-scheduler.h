@@ -53,5 +53,8 @@ GVariant     *lbd_scheduler_sync_finish       (LbdScheduler        *self,
 /* Starts a sync of one account soon (after local changes), without waiting for it. */
 void          lbd_scheduler_kick              (LbdScheduler        *self,
                                                const char          *account_id);
+/* The account's long-lived LbImapSync or LbPop3Sync (for FetchBody), or NULL. */
+GObject      *lbd_scheduler_dup_account_sync  (LbdScheduler        *self,
+                                               const char          *account_id);
 
 G_END_DECLS

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-imap-session.h"
 #include "lb-mime.h"
 #include "lb-mime-envelope.h"
+#include "lb-pop3-sync.h"
 #include "lbd-service.h"
 
 /* The org.letterbox.Backend1 object: answers for the engine on the session bus. Every
@@ -46,6 +48,7 @@ return_error (GDBusMethodInvocation *invocation,
   if (g_error_matches (error, LBD_SCHEDULER_ERROR, LBD_SCHEDULER_ERROR_NOT_FOUND) ||
       g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_NOT_FOUND) ||
       g_error_matches (error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND) ||
+      g_error_matches (error, LB_IMAP_ERROR, LB_IMAP_ERROR_NONEXISTENT) ||
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     name = ERROR_NOT_FOUND;
   else if (g_error_matches (error, LB_OUTBOX_ERROR, LB_OUTBOX_ERROR_BUSY) ||
@@ -176,6 +179,182 @@ handle_sync_all (LbBusBackend1         *skeleton,
   lbd_scheduler_sync_async (self->scheduler, NULL, LB_IMAP_SYNC_NONE, NULL, sync_all_done_cb,
                             NULL);
   lb_bus_backend1_complete_sync_all (skeleton, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- FetchBody: one body on demand, through the account's own sync object ---------- */
+
+typedef struct
+{
+  LbdService *self;
+  GDBusMethodInvocation *invocation;
+  char *wanted_account;          /* as asked, maybe "" */
+  gint64 message_id;
+  /* Found by the store read. */
+  char *account_id;
+  gint64 folder_id;
+  gboolean downloaded;
+} Fetch;
+
+static void
+fetch_free (Fetch *fetch)
+{
+  g_object_unref (fetch->self);
+  g_object_unref (fetch->invocation);
+  g_free (fetch->wanted_account);
+  g_free (fetch->account_id);
+  g_free (fetch);
+}
+
+/* In a worker thread: where the message is, and whether its body is there already. */
+static void
+fetch_locate_thread (GTask        *task,
+                     gpointer      source,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  Fetch *fetch = task_data;
+  LbStore *store = fetch->self->store;
+  g_autoptr(LbStoreMessage) message = NULL;
+  g_autoptr(GPtrArray) folders = NULL;
+  g_autoptr(GInputStream) body = NULL;
+  g_autoptr(GError) body_error = NULL;
+  GError *error = NULL;
+
+  if ((message = lb_store_get_message (store, fetch->message_id, &error)) == NULL ||
+      (folders = lb_store_list_folders (store, &error)) == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  for (guint i = 0; i < folders->len; i++)
+    {
+      LbFolder *folder = g_ptr_array_index (folders, i);
+
+      if (lb_folder_get_id (folder) == message->folder_id)
+        {
+          fetch->account_id = g_strdup (lb_folder_get_account_id (folder));
+          fetch->folder_id = message->folder_id;
+        }
+    }
+  if (fetch->account_id == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                               _("Message %lld is in no known folder"),
+                               (long long) fetch->message_id);
+      return;
+    }
+  body = lb_store_open_body (store, fetch->message_id, &body_error);
+  fetch->downloaded = body != NULL;
+  if (body == NULL && !g_error_matches (body_error, LB_STORE_ERROR, LB_STORE_ERROR_NOT_FOUND))
+    {
+      g_task_return_error (task, g_steal_pointer (&body_error));
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+fetch_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Fetch *fetch = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!lb_imap_sync_fetch_body_finish (LB_IMAP_SYNC (source), result, &error))
+    {
+      return_error (fetch->invocation, error);
+      fetch_free (fetch);
+      return;
+    }
+  lb_bus_backend1_emit_store_changed (fetch->self->skeleton, fetch->account_id, fetch->folder_id,
+                                      lb_store_writer_get_commits (fetch->self->writer));
+  lb_bus_backend1_complete_fetch_body (fetch->self->skeleton, fetch->invocation);
+  fetch_free (fetch);
+}
+
+static void
+fetch_located_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Fetch *fetch = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GObject) sync = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      return_error (fetch->invocation, error);
+      fetch_free (fetch);
+      return;
+    }
+  if (fetch->wanted_account[0] != '\0' && strcmp (fetch->wanted_account, fetch->account_id) != 0)
+    {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   _("Message %lld is not a message of the account “%s”"),
+                   (long long) fetch->message_id, fetch->wanted_account);
+      return_error (fetch->invocation, error);
+      fetch_free (fetch);
+      return;
+    }
+  if (fetch->downloaded)
+    {
+      lb_bus_backend1_complete_fetch_body (fetch->self->skeleton, fetch->invocation);
+      fetch_free (fetch);
+      return;
+    }
+
+  if (strcmp (fetch->account_id, LB_STORE_LOCAL_ACCOUNT_ID) == 0)
+    {
+      /* Local Folders has no server: what it holds is all there is. */
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   _("Message %lld has no body on any server"), (long long) fetch->message_id);
+      return_error (fetch->invocation, error);
+      fetch_free (fetch);
+      return;
+    }
+  sync = lbd_scheduler_dup_account_sync (fetch->self->scheduler, fetch->account_id);
+  if (sync != NULL && LB_IS_IMAP_SYNC (sync))
+    {
+      lb_imap_sync_fetch_body_async (LB_IMAP_SYNC (sync), fetch->message_id, NULL,
+                                     fetch_done_cb, fetch);
+      return;
+    }
+  if (sync != NULL)
+    /* POP3 downloads whole messages or nothing: a row without its body cannot be
+     * completed from the server (RFC 1939 has no stable way back to one message but
+     * UIDL, and the next sync does that). */
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                 _("The body of message %lld arrives with the next download of account “%s”"),
+                 (long long) fetch->message_id, fetch->account_id);
+  else
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 _("No account “%s” is synced by this service"), fetch->account_id);
+  return_error (fetch->invocation, error);
+  fetch_free (fetch);
+}
+
+static gboolean
+handle_fetch_body (LbBusBackend1         *skeleton,
+                   GDBusMethodInvocation *invocation,
+                   const char            *account,
+                   gint64                 message,
+                   gpointer               user_data)
+{
+  LbdService *self = user_data;
+  g_autoptr(GTask) task = NULL;
+  Fetch *fetch = g_new0 (Fetch, 1);
+
+  fetch->self = g_object_ref (self);
+  fetch->invocation = g_object_ref (invocation);
+  fetch->wanted_account = g_strdup (account);
+  fetch->message_id = message;
+  task = g_task_new (NULL, NULL, fetch_located_cb, fetch);
+  g_task_set_source_tag (task, handle_fetch_body);
+  /* The Fetch outlives the task: the callback frees it. */
+  g_task_set_task_data (task, fetch, NULL);
+  g_task_run_in_thread (task, fetch_locate_thread);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -619,43 +798,16 @@ handle_list_outbox (LbBusBackend1         *skeleton,
 {
   LbdService *self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  GVariantBuilder builder;
+  g_autoptr(GVariant) items = NULL;
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
-  if (self->outbox != NULL && (items = lb_outbox_list (self->outbox, &error)) == NULL)
+  if (self->outbox == NULL)
+    items = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(sa{sv})"), NULL, 0));
+  else if ((items = lb_outbox_list_variant (self->outbox, &error)) == NULL)
     {
-      g_variant_builder_clear (&builder);
       return_error (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  for (guint i = 0; items != NULL && i < items->len; i++)
-    {
-      LbOutboxItem *item = g_ptr_array_index (items, i);
-
-      /* Listed: what waits, and what failed for good; not what is done with. */
-      if (item->state == LB_OUTBOX_STATE_SENT || item->state == LB_OUTBOX_STATE_CANCELLED)
-        continue;
-      GVariantDict dict;
-      const char *const none[] = { NULL };
-
-      g_variant_dict_init (&dict, NULL);
-      g_variant_dict_insert (&dict, "account", "s", item->account_id != NULL ? item->account_id : "");
-      g_variant_dict_insert (&dict, "from", "s", item->sender != NULL ? item->sender : "");
-      g_variant_dict_insert_value (&dict, "recipients",
-                                   g_variant_new_strv (item->recipients != NULL
-                                                         ? (const char *const *) item->recipients
-                                                         : none, -1));
-      g_variant_dict_insert (&dict, "subject", "s", item->subject != NULL ? item->subject : "");
-      g_variant_dict_insert (&dict, "size", "t", item->size);
-      g_variant_dict_insert (&dict, "state", "s", lb_outbox_state_to_string (item->state));
-      g_variant_dict_insert (&dict, "attempts", "u", item->attempts);
-      g_variant_dict_insert (&dict, "next-attempt", "x", item->next_attempt);
-      g_variant_dict_insert (&dict, "error", "s", item->last_error != NULL ? item->last_error : "");
-      g_variant_dict_insert (&dict, "created", "x", item->created);
-      g_variant_builder_add (&builder, "(s@a{sv})", item->queue_id, g_variant_dict_end (&dict));
-    }
-  lb_bus_backend1_complete_list_outbox (skeleton, invocation, g_variant_builder_end (&builder));
+  lb_bus_backend1_complete_list_outbox (skeleton, invocation, items);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -855,6 +1007,7 @@ lbd_service_init (LbdService *self)
                     self);
   g_signal_connect (self->skeleton, "handle-retry-outbox", G_CALLBACK (handle_retry_outbox),
                     self);
+  g_signal_connect (self->skeleton, "handle-fetch-body", G_CALLBACK (handle_fetch_body), self);
 }
 
 LbdService *

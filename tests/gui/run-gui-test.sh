@@ -29,7 +29,7 @@ mkdir -m 0700 "$XDG_RUNTIME_DIR"
 unset DBUS_SESSION_BUS_ADDRESS WAYLAND_DISPLAY LETTERBOX_DATA_DIR
 export GDK_BACKEND=x11 GSK_RENDERER=cairo NO_AT_BRIDGE=0 GTK_A11Y=atspi
 
-Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp -noreset 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1280x800x24 -fbdir "$tmp" -nolisten tcp -noreset 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
 xvfb_pid=$!
 deadline=$(( SECONDS + 20 ))
 until [ -s "$tmp/display" ]; do
@@ -41,6 +41,8 @@ until [ -s "$tmp/display" ]; do
   sleep 0.05
 done
 export DISPLAY=:$(tr -d '\n' <"$tmp/display")
+# The screen's frame buffer as a file (XWD), for screenshots (tests/gui/lbgui.py).
+export LB_XVFB_FBDIR=$tmp
 
 # The script writes its TAP report to descriptor 3 (the runner's stdout); whatever the
 # bus and the services it starts print goes to stderr, out of the report's way.

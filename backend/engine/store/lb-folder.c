@@ -16,6 +16,7 @@ struct _LbFolder
   LbFolderRole role;
   guint total;
   guint unread;
+  char delimiter;   /* the server's hierarchy delimiter, or 0 for a flat name */
 };
 
 G_DEFINE_FINAL_TYPE (LbFolder, lb_folder, G_TYPE_OBJECT)
@@ -219,4 +220,27 @@ lb_folder_get_unread (LbFolder *self)
 {
   g_return_val_if_fail (LB_IS_FOLDER (self), 0);
   return self->unread;
+}
+
+/**
+ * lb_folder_get_delimiter:
+ *
+ * Returns: the character between the levels of the folder's name on its server (such as
+ *   '/' in "Projects/Letterbox"), or 0 when the name has no levels
+ */
+char
+lb_folder_get_delimiter (LbFolder *self)
+{
+  g_return_val_if_fail (LB_IS_FOLDER (self), 0);
+
+  return self->delimiter;
+}
+
+void
+lb_folder_set_delimiter (LbFolder *self,
+                         char      delimiter)
+{
+  g_return_if_fail (LB_IS_FOLDER (self));
+
+  self->delimiter = delimiter;
 }

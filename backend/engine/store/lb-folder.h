@@ -42,5 +42,8 @@ const char   *lb_folder_get_name          (LbFolder *self);
 LbFolderRole  lb_folder_get_role          (LbFolder *self);
 guint         lb_folder_get_total         (LbFolder *self);
 guint         lb_folder_get_unread        (LbFolder *self);
+char          lb_folder_get_delimiter     (LbFolder *self);
+void          lb_folder_set_delimiter     (LbFolder *self,
+                                           char      delimiter);
 
 G_END_DECLS

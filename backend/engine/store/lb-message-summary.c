@@ -17,6 +17,8 @@ struct _LbMessageSummary
   char *subject;
   char *preview;
   LbMessageFlags flags;
+  gboolean has_attachment;
+  guint thread_count;
 };
 
 G_DEFINE_FINAL_TYPE (LbMessageSummary, lb_message_summary, G_TYPE_OBJECT)
@@ -62,7 +64,34 @@ lb_message_summary_new (gint64          id,
   self->subject = g_strdup (subject ? subject : "");
   self->preview = g_strdup (preview ? preview : "");
   self->flags = flags;
+  self->thread_count = 1;
 
+  return self;
+}
+
+/**
+ * lb_message_summary_new_full:
+ * @has_attachment: whether the message carries an attachment
+ * @thread_count: how many messages the row stands for (a conversation's size), at least 1
+ *
+ * Like lb_message_summary_new(), with what a message list row shows beyond the envelope.
+ */
+LbMessageSummary *
+lb_message_summary_new_full (gint64          id,
+                             gint64          folder_id,
+                             gint64          date,
+                             const char     *sender,
+                             const char     *subject,
+                             const char     *preview,
+                             LbMessageFlags  flags,
+                             gboolean        has_attachment,
+                             guint           thread_count)
+{
+  LbMessageSummary *self = lb_message_summary_new (id, folder_id, date, sender, subject, preview,
+                                                   flags);
+
+  self->has_attachment = has_attachment != FALSE;
+  self->thread_count = MAX (thread_count, 1);
   return self;
 }
 
@@ -113,4 +142,18 @@ lb_message_summary_get_flags (LbMessageSummary *self)
 {
   g_return_val_if_fail (LB_IS_MESSAGE_SUMMARY (self), LB_MESSAGE_FLAG_NONE);
   return self->flags;
+}
+
+gboolean
+lb_message_summary_get_has_attachment (LbMessageSummary *self)
+{
+  g_return_val_if_fail (LB_IS_MESSAGE_SUMMARY (self), FALSE);
+  return self->has_attachment;
+}
+
+guint
+lb_message_summary_get_thread_count (LbMessageSummary *self)
+{
+  g_return_val_if_fail (LB_IS_MESSAGE_SUMMARY (self), 1);
+  return self->thread_count;
 }

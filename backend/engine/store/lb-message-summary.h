@@ -30,6 +30,15 @@ LbMessageSummary *lb_message_summary_new         (gint64          id,
                                                   const char     *subject,
                                                   const char     *preview,
                                                   LbMessageFlags  flags);
+LbMessageSummary *lb_message_summary_new_full    (gint64          id,
+                                                  gint64          folder_id,
+                                                  gint64          date,
+                                                  const char     *sender,
+                                                  const char     *subject,
+                                                  const char     *preview,
+                                                  LbMessageFlags  flags,
+                                                  gboolean        has_attachment,
+                                                  guint           thread_count);
 gint64            lb_message_summary_get_id        (LbMessageSummary *self);
 gint64            lb_message_summary_get_folder_id (LbMessageSummary *self);
 gint64            lb_message_summary_get_date      (LbMessageSummary *self);
@@ -37,5 +46,7 @@ const char       *lb_message_summary_get_sender    (LbMessageSummary *self);
 const char       *lb_message_summary_get_subject   (LbMessageSummary *self);
 const char       *lb_message_summary_get_preview   (LbMessageSummary *self);
 LbMessageFlags    lb_message_summary_get_flags     (LbMessageSummary *self);
+gboolean          lb_message_summary_get_has_attachment (LbMessageSummary *self);
+guint             lb_message_summary_get_thread_count   (LbMessageSummary *self);
 
 G_END_DECLS

@@ -637,7 +637,7 @@ lb_store_list_folders (LbStore  *self,
   g_mutex_lock (&self->lock);
   rc = sqlite3_prepare_v2 (self->db,
                            "SELECT f.id, a.id, a.kind, a.display_name, f.name, f.role,"
-                           "  f.total, f.unread "
+                           "  f.total, f.unread, coalesce (f.delimiter, '') "
                            "FROM folders f JOIN accounts a ON a.id = f.account_id "
                            "ORDER BY a.sort_order, a.display_name, a.id,"
                            "  CASE f.role WHEN 'inbox' THEN 0 WHEN 'drafts' THEN 1"
@@ -649,20 +649,22 @@ lb_store_list_folders (LbStore  *self,
     {
       const char *kind = (const char *) sqlite3_column_text (stmt, 2);
       const char *account_name = (const char *) sqlite3_column_text (stmt, 3);
+      LbFolder *folder;
 
       /* Local Folders is named in the reader's language, not the creator's. */
       if (g_strcmp0 (kind, "local") == 0)
         account_name = _("Local Folders");
 
-      g_ptr_array_add (folders,
-                       lb_folder_new (sqlite3_column_int64 (stmt, 0),
-                                      (const char *) sqlite3_column_text (stmt, 1),
-                                      account_name,
-                                      (const char *) sqlite3_column_text (stmt, 4),
-                                      lb_folder_role_from_string (
-                                        (const char *) sqlite3_column_text (stmt, 5)),
-                                      (guint) sqlite3_column_int (stmt, 6),
-                                      (guint) sqlite3_column_int (stmt, 7)));
+      folder = lb_folder_new (sqlite3_column_int64 (stmt, 0),
+                              (const char *) sqlite3_column_text (stmt, 1),
+                              account_name,
+                              (const char *) sqlite3_column_text (stmt, 4),
+                              lb_folder_role_from_string (
+                                (const char *) sqlite3_column_text (stmt, 5)),
+                              (guint) sqlite3_column_int (stmt, 6),
+                              (guint) sqlite3_column_int (stmt, 7));
+      lb_folder_set_delimiter (folder, ((const char *) sqlite3_column_text (stmt, 8))[0]);
+      g_ptr_array_add (folders, folder);
       rc = SQLITE_OK;
     }
   if (rc != SQLITE_DONE)
@@ -673,16 +675,22 @@ lb_store_list_folders (LbStore  *self,
   return rc == SQLITE_DONE ? g_steal_pointer (&folders) : NULL;
 }
 
-/* A row of "SELECT id, folder_id, date, sender, subject, preview, flags". */
+/* A row of "SELECT id, folder_id, date, sender, subject, preview, flags
+ * [, has_attachment [, thread count]]". */
 static LbMessageSummary *
 summary_from_row (sqlite3_stmt *stmt)
 {
-  return lb_message_summary_new (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1),
-                                 sqlite3_column_int64 (stmt, 2),
-                                 (const char *) sqlite3_column_text (stmt, 3),
-                                 (const char *) sqlite3_column_text (stmt, 4),
-                                 (const char *) sqlite3_column_text (stmt, 5),
-                                 (LbMessageFlags) sqlite3_column_int (stmt, 6));
+  int columns = sqlite3_column_count (stmt);
+
+  return lb_message_summary_new_full (sqlite3_column_int64 (stmt, 0),
+                                      sqlite3_column_int64 (stmt, 1),
+                                      sqlite3_column_int64 (stmt, 2),
+                                      (const char *) sqlite3_column_text (stmt, 3),
+                                      (const char *) sqlite3_column_text (stmt, 4),
+                                      (const char *) sqlite3_column_text (stmt, 5),
+                                      (LbMessageFlags) sqlite3_column_int (stmt, 6),
+                                      columns > 7 && sqlite3_column_int (stmt, 7) != 0,
+                                      columns > 8 ? (guint) sqlite3_column_int (stmt, 8) : 1);
 }
 
 /* Steps a prepared "SELECT id, folder_id, date, sender, subject, preview, flags"
@@ -734,7 +742,8 @@ lb_store_list_messages (LbStore  *self,
   rc = sqlite3_prepare_v2 (self->db,
                            /* The offset is walked in the covering index (folder, date,
                             * id); only the page's rows are read. */
-                           "SELECT id, folder_id, date, sender, subject, preview, flags "
+                           "SELECT id, folder_id, date, sender, subject, preview, flags,"
+                           "  has_attachment "
                            "FROM messages WHERE id IN (SELECT id FROM messages "
                            "  WHERE folder_id = ?1 ORDER BY date DESC, id DESC "
                            "  LIMIT ?2 OFFSET ?3) "
@@ -823,7 +832,8 @@ lb_store_list_thread (LbStore  *self,
 
   g_mutex_lock (&self->lock);
   rc = sqlite3_prepare_v2 (self->db,
-                           "SELECT id, folder_id, date, sender, subject, preview, flags "
+                           "SELECT id, folder_id, date, sender, subject, preview, flags,"
+                           "  has_attachment "
                            "FROM messages WHERE thread_id = "
                            "  (SELECT thread_id FROM messages WHERE id = ?1) "
                            "ORDER BY date, id",
@@ -990,6 +1000,23 @@ bind_filters (sqlite3_stmt        *stmt,
   return rc;
 }
 
+/* "SELECT m.id … WHERE …" for the messages that match (parameters: the MATCH, if any,
+ * then bind_filters()). */
+static void
+append_search_ids (GString             *sql,
+                   const LbSearchQuery *q)
+{
+  const char *folder_join = q->folders->len > 0 ? "JOIN folders f ON f.id = m.folder_id " : "";
+
+  if (q->match != NULL)
+    g_string_append_printf (sql, "SELECT m.id FROM messages_fts JOIN messages m "
+                                 "ON m.id = messages_fts.rowid %s "
+                                 "WHERE messages_fts MATCH ? ", folder_join);
+  else
+    g_string_append_printf (sql, "SELECT m.id FROM messages m %s WHERE 1 ", folder_join);
+  append_filters (sql, q);
+}
+
 /* Runs the query: the FTS5 matches drive (each message found by its id), then the
  * filters, newest first. Measured on 10 000 messages, this join takes 6-8 ms for a word
  * in every message, where "id IN (matches)" took 9-64 ms and checking the newest
@@ -1002,7 +1029,6 @@ search_plan (LbStore              *self,
              GError              **error)
 {
   g_autoptr(GString) sql = g_string_new (NULL);
-  const char *folder_join = q->folders->len > 0 ? "JOIN folders f ON f.id = m.folder_id " : "";
   sqlite3_stmt *stmt = NULL;
   int param = 1;
   int rc;
@@ -1010,14 +1036,8 @@ search_plan (LbStore              *self,
   /* The page is chosen by id alone (a sort of every match carries only its date and id),
    * then its rows are read. */
   g_string_append (sql, "SELECT m.id, m.folder_id, m.date, m.sender, m.subject, m.preview, "
-                        "m.flags FROM messages m WHERE m.id IN (");
-  if (q->match != NULL)
-    g_string_append_printf (sql, "SELECT m.id FROM messages_fts JOIN messages m "
-                                 "ON m.id = messages_fts.rowid %s "
-                                 "WHERE messages_fts MATCH ? ", folder_join);
-  else
-    g_string_append_printf (sql, "SELECT m.id FROM messages m %s WHERE 1 ", folder_join);
-  append_filters (sql, q);
+                        "m.flags, m.has_attachment FROM messages m WHERE m.id IN (");
+  append_search_ids (sql, q);
   g_string_append (sql, "ORDER BY m.date DESC, m.id DESC LIMIT ? OFFSET ?) "
                         "ORDER BY m.date DESC, m.id DESC");
 
@@ -1062,6 +1082,198 @@ lb_store_search (LbStore     *self,
     return g_ptr_array_new_with_free_func (g_object_unref);
 
   return search_plan (self, q, offset, limit, error);
+}
+
+/**
+ * lb_store_count_search:
+ * @query: what the user typed
+ * @count: (out): how many messages match
+ *
+ * Counts what lb_store_search() pages through.
+ *
+ * Returns: %FALSE with @error set on failure (%LB_SEARCH_QUERY_ERROR for a query to correct)
+ */
+gboolean
+lb_store_count_search (LbStore     *self,
+                       const char  *query,
+                       guint       *count,
+                       GError     **error)
+{
+  g_autoptr(LbSearchQuery) q = NULL;
+  g_autoptr(GString) sql = g_string_new ("SELECT count(*) FROM (");
+  sqlite3_stmt *stmt = NULL;
+  int param = 1;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (count != NULL, FALSE);
+
+  q = lb_search_query_parse (query, NULL, NULL, error);
+  if (q == NULL)
+    return FALSE;
+  *count = 0;
+  if (q->after != 0 && q->before != 0 && q->before <= q->after)
+    return TRUE;
+
+  append_search_ids (sql, q);
+  g_string_append (sql, ")");
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, sql->str, -1, &stmt, NULL);
+  if (rc == SQLITE_OK && q->match != NULL)
+    rc = sqlite3_bind_text (stmt, param++, q->match, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = bind_filters (stmt, &param, q);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *count = (guint) sqlite3_column_int64 (stmt, 0);
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, _("search"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_ROW;
+}
+
+/* "?1, ?2, …" for @n folder ids, bound from parameter 1 on. */
+static char *
+folder_params (guint n)
+{
+  GString *params = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (params, i == 0 ? "?%u" : ", ?%u", i + 1);
+  return g_string_free (params, FALSE);
+}
+
+static int
+bind_folders (sqlite3_stmt *stmt,
+              const gint64 *folder_ids,
+              guint         n_folders)
+{
+  int rc = SQLITE_OK;
+
+  for (guint i = 0; rc == SQLITE_OK && i < n_folders; i++)
+    rc = sqlite3_bind_int64 (stmt, (int) i + 1, folder_ids[i]);
+  return rc;
+}
+
+/**
+ * lb_store_count_messages_in:
+ * @folder_ids: (array length=n_folders): the folders listed together
+ * @threads: count conversations (one per thread) rather than messages
+ * @count: (out): the number of rows lb_store_list_messages_in() pages through
+ *
+ * Messages are counted from the folders' counters (free at any size); conversations by
+ * their distinct threads.
+ */
+gboolean
+lb_store_count_messages_in (LbStore       *self,
+                            const gint64  *folder_ids,
+                            guint          n_folders,
+                            gboolean       threads,
+                            guint         *count,
+                            GError       **error)
+{
+  g_autofree char *params = NULL;
+  g_autofree char *sql = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (folder_ids != NULL || n_folders == 0, FALSE);
+  g_return_val_if_fail (count != NULL, FALSE);
+
+  *count = 0;
+  if (n_folders == 0)
+    return TRUE;
+
+  params = folder_params (n_folders);
+  sql = threads
+    ? g_strdup_printf ("SELECT count(DISTINCT thread_id) FROM messages WHERE folder_id IN (%s)",
+                       params)
+    : g_strdup_printf ("SELECT coalesce(sum(total), 0) FROM folders WHERE id IN (%s)", params);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = bind_folders (stmt, folder_ids, n_folders);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *count = (guint) sqlite3_column_int64 (stmt, 0);
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_ROW;
+}
+
+/**
+ * lb_store_list_messages_in:
+ * @folder_ids: (array length=n_folders): the folders listed together (a unified Inbox)
+ * @threads: one row per conversation: its newest message in these folders, with the
+ *   number of its messages there as the summary's thread count
+ * @offset: rows to skip, newest first
+ * @limit: at most this many rows
+ *
+ * Returns: (transfer full) (element-type LbMessageSummary): one page, newest first (by
+ *   date, then id), or %NULL with @error set
+ */
+GPtrArray *
+lb_store_list_messages_in (LbStore       *self,
+                           const gint64  *folder_ids,
+                           guint          n_folders,
+                           gboolean       threads,
+                           guint          offset,
+                           guint          limit,
+                           GError       **error)
+{
+  g_autofree char *params = NULL;
+  g_autofree char *sql = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+  g_return_val_if_fail (folder_ids != NULL || n_folders == 0, NULL);
+
+  if (n_folders == 0)
+    return g_ptr_array_new_with_free_func (g_object_unref);
+
+  params = folder_params (n_folders);
+  if (threads)
+    /* SQLite takes the bare column "id" from the row that holds max(date): each thread's
+     * newest message. The grouping reads the folders' rows through the (folder, date, id)
+     * index; only the page's rows are then read in full. */
+    sql = g_strdup_printf ("SELECT m.id, m.folder_id, m.date, m.sender, m.subject, m.preview,"
+                           "  m.flags, m.has_attachment, t.n "
+                           "FROM (SELECT id, max(date) AS d, count(*) AS n FROM messages"
+                           "  WHERE folder_id IN (%s) GROUP BY thread_id"
+                           "  ORDER BY d DESC, id DESC LIMIT ?%u OFFSET ?%u) t "
+                           "JOIN messages m ON m.id = t.id ORDER BY t.d DESC, t.id DESC",
+                           params, n_folders + 1, n_folders + 2);
+  else
+    /* As lb_store_list_messages(): the offset is walked in an index, then only the
+     * page's rows are read. */
+    sql = g_strdup_printf ("SELECT id, folder_id, date, sender, subject, preview, flags,"
+                           "  has_attachment "
+                           "FROM messages WHERE id IN (SELECT id FROM messages"
+                           "  WHERE folder_id IN (%s) ORDER BY date DESC, id DESC"
+                           "  LIMIT ?%u OFFSET ?%u) "
+                           "ORDER BY date DESC, id DESC",
+                           params, n_folders + 1, n_folders + 2);
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = bind_folders (stmt, folder_ids, n_folders);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, (int) n_folders + 1, limit);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64 (stmt, (int) n_folders + 2, offset);
+  return collect_summaries (self, stmt, rc, _("read"), error);
 }
 
 typedef struct

@@ -92,6 +92,24 @@ GPtrArray  *lb_store_list_thread          (LbStore              *self,
                                            gint64                message_id,
                                            GError              **error);
 
+gboolean    lb_store_count_search         (LbStore              *self,
+                                           const char           *query,
+                                           guint                *count,
+                                           GError              **error);
+gboolean    lb_store_count_messages_in    (LbStore              *self,
+                                           const gint64         *folder_ids,
+                                           guint                 n_folders,
+                                           gboolean              threads,
+                                           guint                *count,
+                                           GError              **error);
+GPtrArray  *lb_store_list_messages_in     (LbStore              *self,
+                                           const gint64         *folder_ids,
+                                           guint                 n_folders,
+                                           gboolean              threads,
+                                           guint                 offset,
+                                           guint                 limit,
+                                           GError              **error);
+
 LbStoreMessage *lb_store_get_message      (LbStore              *self,
                                            gint64                message_id,
                                            GError              **error);

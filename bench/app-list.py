@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Runs the app for bench/app-list.sh and prints its table (see that script)."""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--build", required=True)
+parser.add_argument("--store", required=True)
+parser.add_argument("--tmp", required=True)
+parser.add_argument("--runs", type=int, default=3)
+parser.add_argument("--steps", type=int, default=2000)
+parser.add_argument("--messages", type=int, default=100000)
+parser.add_argument("--renderer", default="cairo")
+args = parser.parse_args()
+
+build = os.path.abspath(args.build)
+app = os.path.join(build, "app", "letterbox")
+
+
+def start_xvfb():
+    fbdir = os.path.join(args.tmp, "xvfb")
+    os.makedirs(fbdir, exist_ok=True)
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp", "-noreset"], pass_fds=(w,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    display = b""
+    deadline = time.monotonic() + 20
+    while not display.endswith(b"\n") and time.monotonic() < deadline:
+        chunk = os.read(r, 16)
+        if not chunk:
+            break
+        display += chunk
+    os.close(r)
+    if not display.strip():
+        sys.exit("Xvfb did not start")
+    return proc, ":" + display.decode().strip()
+
+
+def drop_caches():
+    try:
+        subprocess.run(["sync"], check=True)
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def run_app(display, scroll_steps, cold, data_dir=None):
+    home = os.path.join(args.tmp, "home")
+    shutil.rmtree(home, ignore_errors=True)
+    env = dict(os.environ)
+    for d in ("home", "config", "data", "cache", "state"):
+        os.makedirs(os.path.join(home, d), exist_ok=True)
+    runtime = os.path.join(home, "runtime")
+    os.makedirs(runtime, mode=0o700, exist_ok=True)
+    env.update(HOME=os.path.join(home, "home"), XDG_CONFIG_HOME=os.path.join(home, "config"),
+               XDG_DATA_HOME=os.path.join(home, "data"), XDG_CACHE_HOME=os.path.join(home, "cache"),
+               XDG_STATE_HOME=os.path.join(home, "state"), XDG_RUNTIME_DIR=runtime,
+               DISPLAY=display, GDK_BACKEND="x11", GSK_RENDERER=args.renderer,
+               GSETTINGS_SCHEMA_DIR=os.path.join(build, "data"), GSETTINGS_BACKEND="memory",
+               LETTERBOX_DATA_DIR=data_dir or args.store, LETTERBOX_CONFIG_DIR=os.path.join(home, "config"),
+               LETTERBOX_BENCH="1")
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    if scroll_steps:
+        env["LETTERBOX_BENCH_SCROLL"] = str(scroll_steps)
+    if cold and not drop_caches():
+        return None
+    t0 = time.monotonic_ns() // 1000
+    proc = subprocess.Popen(["dbus-run-session", "--", app], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    result = {}
+    deadline = time.monotonic() + (1200 if scroll_steps else 60)
+    try:
+        for line in proc.stderr:
+            m = re.match(r"bench first-list-painted monotonic_us=(\d+) rows=(\d+) rss_kb=(\d+)", line)
+            if m:
+                result["first_ms"] = (int(m.group(1)) - t0) / 1000.0
+                result["rows"] = int(m.group(2))
+                result["first_rss_kb"] = int(m.group(3))
+                if not scroll_steps:
+                    break
+            m = re.match(r"bench scroll (.*)", line)
+            if m:
+                for kv in m.group(1).split():
+                    k, v = kv.split("=")
+                    result[k] = float(v)
+                break
+            if time.monotonic() > deadline:
+                break
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return result
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+xvfb, display = start_xvfb()
+loads = [loadavg()]
+try:
+    cold, warm, empty = [], [], []
+    can_drop = os.geteuid() == 0
+    rows = "?"
+    for i in range(args.runs):
+        if can_drop:
+            r = run_app(display, 0, True)
+            if r is None:
+                can_drop = False
+            elif "first_ms" in r:
+                cold.append(r["first_ms"])
+        r = run_app(display, 0, False)
+        if "first_ms" in r:
+            warm.append(r["first_ms"])
+            rows = r["rows"]
+        # The same launch on an empty store: what the list itself adds.
+        r = run_app(display, 0, False, os.path.join(args.tmp, "empty-store"))
+        if "first_ms" in r:
+            empty.append(r["first_ms"])
+        print(f"# run {i + 1}: cold {cold[-1] if cold else float('nan'):.0f} ms, "
+              f"warm {warm[-1] if warm else float('nan'):.0f} ms, "
+              f"empty store {empty[-1] if empty else float('nan'):.0f} ms", flush=True)
+    loads.append(loadavg())
+    page = run_app(display, "page", False)
+    loads.append(loadavg())
+    jumps = run_app(display, args.steps, False)
+    loads.append(loadavg())
+finally:
+    xvfb.terminate()
+    xvfb.wait()
+
+print()
+print(f"message list, {args.messages} messages in one folder ({rows} rows listed), "
+      f"GSK_RENDERER={args.renderer}, load average {min(loads):.1f}-{max(loads):.1f} "
+      f"on {os.cpu_count()} CPUs")
+fmt = "{:<46} {:>12} {:>12}  {}"
+print(fmt.format("measure", "best", "median", "target"))
+
+
+def row(name, values, target):
+    if values:
+        print(fmt.format(name, f"{min(values):.0f} ms", f"{statistics.median(values):.0f} ms", target))
+    else:
+        print(fmt.format(name, "n/a", "n/a", target))
+
+
+row("launch to first painted list, cold", cold,
+    "< 500 ms" if can_drop else "< 500 ms (not root: not measured)")
+row("launch to first painted list, warm", warm, "< 500 ms")
+row("  the same launch, empty store (1 row)", empty, "")
+for name, r in (("scroll by a screenful a frame", page),
+                (f"scroll in {args.steps} scrollbar jumps", jumps)):
+    if "frames" not in r:
+        print(f"{name}: the app did not report")
+        continue
+    print(fmt.format(f"{name}, {int(r['frames'])} frames", "", "", ""))
+    print(fmt.format("  frame interval max / p99 / mean",
+                     f"{r['max_ms']:.0f} / {r['p99_ms']:.0f} / {r['mean_ms']:.1f} ms", "", "max <= 50 ms"))
+    print(fmt.format("  frames over 50 ms", f"{int(r['over50'])}", "", "0"))
+    print(fmt.format("  main-thread CPU a frame max / p99 / mean",
+                     f"{r['cpu_max_ms']:.0f} / {r['cpu_p99_ms']:.0f} / {r['cpu_mean_ms']:.1f} ms", "", ""))
+    print(fmt.format("  frames using over 50 ms of CPU", f"{int(r['cpu_over50'])}", "", ""))
+    print(fmt.format("  resident memory after the scroll", f"{r['rss_kb'] / 1024:.0f} MB", "",
+                     "< 150 MB"))

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <adwaita.h>
+
+#include "lb-bus-backend1.h"
+#include "letterbox-status-area.h"
+#include "letterbox-status-spinner.h"
+
+/*
+ * The window's live-state widgets in-process (under Xvfb): the offline banner follows a
+ * GNetworkMonitor the test switches; an account's error shows with the action that fixes
+ * it (Enter Password for a refused password, Retry for the network or the server) and goes
+ * when the account syncs again; the header bar's spinner turns while an account syncs and
+ * names it. The states come as AccountChanged and SyncProgress, emitted here on a
+ * org.letterbox.Backend1 skeleton the widgets are given instead of the proxy.
+ */
+
+/* ---- A network monitor whose availability the test sets ---- */
+
+#define TEST_TYPE_MONITOR (test_monitor_get_type ())
+G_DECLARE_FINAL_TYPE (TestMonitor, test_monitor, TEST, MONITOR, GObject)
+
+struct _TestMonitor
+{
+  GObject parent_instance;
+  gboolean available;
+};
+
+enum
+{
+  PROP_0,
+  PROP_NETWORK_AVAILABLE,
+  PROP_NETWORK_METERED,
+  PROP_CONNECTIVITY,
+};
+
+static gboolean
+test_monitor_can_reach (GNetworkMonitor     *monitor,
+                        GSocketConnectable  *connectable,
+                        GCancellable        *cancellable,
+                        GError             **error)
+{
+  return TRUE;
+}
+
+static void
+test_monitor_iface_init (GNetworkMonitorInterface *iface)
+{
+  iface->can_reach = test_monitor_can_reach;
+}
+
+static gboolean
+test_monitor_initable_init (GInitable     *initable,
+                            GCancellable  *cancellable,
+                            GError       **error)
+{
+  return TRUE;
+}
+
+static void
+test_monitor_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = test_monitor_initable_init;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestMonitor, test_monitor, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      test_monitor_initable_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_NETWORK_MONITOR,
+                                                      test_monitor_iface_init))
+
+static void
+test_monitor_get_property (GObject    *object,
+                           guint       prop_id,
+                           GValue     *value,
+                           GParamSpec *pspec)
+{
+  TestMonitor *self = TEST_MONITOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_NETWORK_AVAILABLE:
+      g_value_set_boolean (value, self->available);
+      break;
+    case PROP_NETWORK_METERED:
+      g_value_set_boolean (value, FALSE);
+      break;
+    case PROP_CONNECTIVITY:
+      g_value_set_enum (value, self->available ? G_NETWORK_CONNECTIVITY_FULL
+                                               : G_NETWORK_CONNECTIVITY_LOCAL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+test_monitor_class_init (TestMonitorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = test_monitor_get_property;
+  g_object_class_override_property (object_class, PROP_NETWORK_AVAILABLE, "network-available");
+  g_object_class_override_property (object_class, PROP_NETWORK_METERED, "network-metered");
+  g_object_class_override_property (object_class, PROP_CONNECTIVITY, "connectivity");
+}
+
+static void
+test_monitor_init (TestMonitor *self)
+{
+  self->available = TRUE;
+}
+
+static void
+test_monitor_set_available (TestMonitor *self,
+                            gboolean     available)
+{
+  self->available = available;
+  g_object_notify (G_OBJECT (self), "network-available");
+}
+
+/* ---- Looking into the widgets ---- */
+
+static GtkWidget *
+find_widget (GtkWidget *root,
+             GType      type,
+             const char *label)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (root);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found;
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (child, type) &&
+          (label == NULL ||
+           (GTK_IS_BUTTON (child) &&
+            g_strcmp0 (gtk_button_get_label (GTK_BUTTON (child)), label) == 0) ||
+           (GTK_IS_LABEL (child) &&
+            g_str_has_prefix (gtk_label_get_label (GTK_LABEL (child)), label))))
+        return child;
+      found = find_widget (child, type, label);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static GVariant *
+state (const char *name,
+       const char *state_name,
+       const char *error,
+       const char *kind)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "display-name", "s", name);
+  g_variant_dict_insert (&dict, "state", "s", state_name);
+  g_variant_dict_insert (&dict, "error", "s", error);
+  g_variant_dict_insert (&dict, "error-kind", "s", kind);
+  g_variant_dict_insert (&dict, "needs-user-action", "b", g_strcmp0 (kind, "auth") == 0);
+  return g_variant_dict_end (&dict);
+}
+
+static void
+spin (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+test_offline_banner (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *area = letterbox_status_area_new ();
+  g_autoptr(TestMonitor) monitor = g_object_new (TEST_TYPE_MONITOR, NULL);
+  GtkWidget *label;
+
+  gtk_window_set_child (GTK_WINDOW (window), area);
+  letterbox_status_area_set_network_monitor (LETTERBOX_STATUS_AREA (area),
+                                             G_NETWORK_MONITOR (monitor));
+  gtk_window_present (GTK_WINDOW (window));
+  spin ();
+
+  g_assert_false (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
+  test_monitor_set_available (monitor, FALSE);
+  g_assert_true (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
+  label = find_widget (area, GTK_TYPE_LABEL, "You are offline");
+  g_assert_nonnull (label);
+  g_assert_cmpstr (gtk_label_get_label (GTK_LABEL (label)), ==,
+                   "You are offline; showing mail stored on this computer");
+  g_assert_true (gtk_revealer_get_reveal_child (
+    GTK_REVEALER (gtk_widget_get_ancestor (label, GTK_TYPE_REVEALER))));
+  test_monitor_set_available (monitor, TRUE);
+  g_assert_false (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
+  /* Set while offline: the banner shows at once. */
+  test_monitor_set_available (monitor, FALSE);
+  g_assert_true (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  spin ();
+}
+
+static void
+test_account_problems (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *area = letterbox_status_area_new ();
+  g_autoptr(LbBusBackend1) backend = lb_bus_backend1_skeleton_new ();
+  LetterboxStatusArea *self = LETTERBOX_STATUS_AREA (area);
+  GtkWidget *button, *label;
+
+  gtk_window_set_child (GTK_WINDOW (window), area);
+  letterbox_status_area_set_backend (self, backend);
+  gtk_window_present (GTK_WINDOW (window));
+  spin ();
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 0);
+
+  /* A refused password: its line, and Enter Password. */
+  lb_bus_backend1_emit_account_changed (backend, "work",
+                                        state ("Work", "error", "The password was refused",
+                                               "auth"));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 1);
+  label = find_widget (area, GTK_TYPE_LABEL, "Work: ");
+  g_assert_nonnull (label);
+  g_assert_cmpstr (gtk_label_get_label (GTK_LABEL (label)), ==, "Work: The password was refused");
+  button = find_widget (area, GTK_TYPE_BUTTON, "Enter Password");
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_sensitive (button));
+
+  /* A second account, unreachable: Retry. */
+  lb_bus_backend1_emit_account_changed (backend, "home",
+                                        state ("Home", "error", "The server cannot be reached",
+                                               "network"));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 2);
+  g_assert_nonnull (find_widget (area, GTK_TYPE_BUTTON, "Retry"));
+
+  /* A certificate problem without the assistant's page: Retry as well. */
+  lb_bus_backend1_emit_account_changed (backend, "home",
+                                        state ("Home", "error", "The certificate is not trusted",
+                                               "certificate"));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 2);
+  g_assert_nonnull (find_widget (area, GTK_TYPE_LABEL, "Home: The certificate is not trusted"));
+
+  /* A retry in progress keeps the line; success clears it. */
+  lb_bus_backend1_emit_account_changed (backend, "work", state ("Work", "syncing", "", ""));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 2);
+  lb_bus_backend1_emit_account_changed (backend, "work", state ("Work", "online", "", ""));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 1);
+  g_assert_null (find_widget (area, GTK_TYPE_BUTTON, "Enter Password"));
+  lb_bus_backend1_emit_account_changed (backend, "home", state ("Home", "offline", "", ""));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 0);
+
+  /* Another backend: what the last one said goes. */
+  lb_bus_backend1_emit_account_changed (backend, "work",
+                                        state ("Work", "error", "The password was refused",
+                                               "auth"));
+  letterbox_status_area_set_backend (self, NULL);
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 0);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  spin ();
+}
+
+static void
+test_spinner (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *spinner = letterbox_status_spinner_new ();
+  g_autoptr(LbBusBackend1) backend = lb_bus_backend1_skeleton_new ();
+  g_autofree char *tooltip = NULL;
+
+  gtk_window_set_child (GTK_WINDOW (window), spinner);
+  letterbox_status_spinner_set_backend (LETTERBOX_STATUS_SPINNER (spinner), backend);
+  gtk_window_present (GTK_WINDOW (window));
+  spin ();
+  g_assert_false (gtk_widget_get_visible (spinner));
+
+  lb_bus_backend1_emit_account_changed (backend, "work", state ("Work", "syncing", "", ""));
+  g_assert_true (gtk_widget_get_visible (spinner));
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (spinner), ==, "Syncing Work…");
+
+  /* Progress of an account not seen syncing yet also counts. */
+  lb_bus_backend1_emit_sync_progress (backend, "home", "INBOX", 1, 10);
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (spinner), ==, "Syncing 2 accounts…");
+
+  lb_bus_backend1_emit_account_changed (backend, "work", state ("Work", "online", "", ""));
+  lb_bus_backend1_emit_account_changed (backend, "home", state ("Home", "syncing", "", ""));
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (spinner), ==, "Syncing Home…");
+  lb_bus_backend1_emit_account_changed (backend, "home",
+                                        state ("Home", "error", "Refused", "auth"));
+  g_assert_false (gtk_widget_get_visible (spinner));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  spin ();
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  g_test_add_func ("/status/offline-banner", test_offline_banner);
+  g_test_add_func ("/status/account-problems", test_account_problems);
+  g_test_add_func ("/status/spinner", test_spinner);
+  return g_test_run ();
+}
