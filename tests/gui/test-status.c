@@ -4,6 +4,7 @@
 #include <adwaita.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-test-network.h"
 #include "letterbox-status-area.h"
 #include "letterbox-status-spinner.h"
 
@@ -15,110 +16,6 @@
  * names it. The states come as AccountChanged and SyncProgress, emitted here on a
  * org.letterbox.Backend1 skeleton the widgets are given instead of the proxy.
  */
-
-/* ---- A network monitor whose availability the test sets ---- */
-
-#define TEST_TYPE_MONITOR (test_monitor_get_type ())
-G_DECLARE_FINAL_TYPE (TestMonitor, test_monitor, TEST, MONITOR, GObject)
-
-struct _TestMonitor
-{
-  GObject parent_instance;
-  gboolean available;
-};
-
-enum
-{
-  PROP_0,
-  PROP_NETWORK_AVAILABLE,
-  PROP_NETWORK_METERED,
-  PROP_CONNECTIVITY,
-};
-
-static gboolean
-test_monitor_can_reach (GNetworkMonitor     *monitor,
-                        GSocketConnectable  *connectable,
-                        GCancellable        *cancellable,
-                        GError             **error)
-{
-  return TRUE;
-}
-
-static void
-test_monitor_iface_init (GNetworkMonitorInterface *iface)
-{
-  iface->can_reach = test_monitor_can_reach;
-}
-
-static gboolean
-test_monitor_initable_init (GInitable     *initable,
-                            GCancellable  *cancellable,
-                            GError       **error)
-{
-  return TRUE;
-}
-
-static void
-test_monitor_initable_iface_init (GInitableIface *iface)
-{
-  iface->init = test_monitor_initable_init;
-}
-
-G_DEFINE_FINAL_TYPE_WITH_CODE (TestMonitor, test_monitor, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
-                                                      test_monitor_initable_iface_init)
-                               G_IMPLEMENT_INTERFACE (G_TYPE_NETWORK_MONITOR,
-                                                      test_monitor_iface_init))
-
-static void
-test_monitor_get_property (GObject    *object,
-                           guint       prop_id,
-                           GValue     *value,
-                           GParamSpec *pspec)
-{
-  TestMonitor *self = TEST_MONITOR (object);
-
-  switch (prop_id)
-    {
-    case PROP_NETWORK_AVAILABLE:
-      g_value_set_boolean (value, self->available);
-      break;
-    case PROP_NETWORK_METERED:
-      g_value_set_boolean (value, FALSE);
-      break;
-    case PROP_CONNECTIVITY:
-      g_value_set_enum (value, self->available ? G_NETWORK_CONNECTIVITY_FULL
-                                               : G_NETWORK_CONNECTIVITY_LOCAL);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-test_monitor_class_init (TestMonitorClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->get_property = test_monitor_get_property;
-  g_object_class_override_property (object_class, PROP_NETWORK_AVAILABLE, "network-available");
-  g_object_class_override_property (object_class, PROP_NETWORK_METERED, "network-metered");
-  g_object_class_override_property (object_class, PROP_CONNECTIVITY, "connectivity");
-}
-
-static void
-test_monitor_init (TestMonitor *self)
-{
-  self->available = TRUE;
-}
-
-static void
-test_monitor_set_available (TestMonitor *self,
-                            gboolean     available)
-{
-  self->available = available;
-  g_object_notify (G_OBJECT (self), "network-available");
-}
 
 /* ---- Looking into the widgets ---- */
 
@@ -176,7 +73,7 @@ test_offline_banner (void)
 {
   GtkWidget *window = gtk_window_new ();
   GtkWidget *area = letterbox_status_area_new ();
-  g_autoptr(TestMonitor) monitor = g_object_new (TEST_TYPE_MONITOR, NULL);
+  g_autoptr(LbTestNetworkMonitor) monitor = lb_test_network_monitor_new ();
   GtkWidget *label;
 
   gtk_window_set_child (GTK_WINDOW (window), area);
@@ -186,7 +83,7 @@ test_offline_banner (void)
   spin ();
 
   g_assert_false (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
-  test_monitor_set_available (monitor, FALSE);
+  lb_test_network_monitor_set_available (monitor, FALSE);
   g_assert_true (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
   label = find_widget (area, GTK_TYPE_LABEL, "You are offline");
   g_assert_nonnull (label);
@@ -194,10 +91,10 @@ test_offline_banner (void)
                    "You are offline; showing mail stored on this computer");
   g_assert_true (gtk_revealer_get_reveal_child (
     GTK_REVEALER (gtk_widget_get_ancestor (label, GTK_TYPE_REVEALER))));
-  test_monitor_set_available (monitor, TRUE);
+  lb_test_network_monitor_set_available (monitor, TRUE);
   g_assert_false (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
   /* Set while offline: the banner shows at once. */
-  test_monitor_set_available (monitor, FALSE);
+  lb_test_network_monitor_set_available (monitor, FALSE);
   g_assert_true (letterbox_status_area_get_offline (LETTERBOX_STATUS_AREA (area)));
 
   gtk_window_destroy (GTK_WINDOW (window));

@@ -4,12 +4,12 @@
 #include <gio/gio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 
 #include "lb-bus-backend1.h"
 #include "lb-store.h"
+#include "lb-test-backend.h"
 #include "lb-test-sync.h"
 
 /*
@@ -40,42 +40,14 @@ typedef struct
 } Fixture;
 
 static void
-child_setup (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 write_account (Fixture *f,
                guint16  port)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_build_filename (f->config_dir, "accounts", NULL);
-  g_autofree char *path = g_build_filename (dir, "work.ini", NULL);
-  g_autofree char *tmp = g_build_filename (dir, ".work.tmp", NULL);
-  g_autofree char *text = g_strdup_printf ("[account]\n"
-                                           "display-name=Work\n"
-                                           "ca-file=%s\n"
-                                           "password-command=printf %%s alice-password\n"
-                                           "\n"
-                                           "[identity]\n"
-                                           "address=" USER "\n"
-                                           "\n"
-                                           "[incoming]\n"
-                                           "protocol=imap\n"
-                                           "security=tls\n"
-                                           "host=%s\n"
-                                           "port=%u\n"
-                                           "user=" USER "\n"
-                                           "\n"
-                                           "[sync]\n"
-                                           "bodies=on-demand\n",
-                                           servers->ca_file, servers->host, (guint) port);
+  const LbTestAccount account = { .id = "work", .display_name = "Work", .user = USER,
+                                  .port = port, .password = "alice-password",
+                                  .bodies = "on-demand" };
 
-  g_mkdir_with_parents (dir, 0700);
-  g_file_set_contents (tmp, text, -1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+  lb_test_write_account (servers, f->config_dir, &account);
 }
 
 static void
@@ -100,16 +72,12 @@ proxy_has_owner (gpointer user_data)
 static void
 start_backend (Fixture *f)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autofree char *runtime = g_strdup_printf ("XDG_RUNTIME_DIR=%s", f->runtime_dir);
+  const char *const environment[] = { runtime, NULL };
+  const char *const arguments[] = { "--poll-interval", "600", "--retry-base", "100", NULL };
   g_autoptr(GError) error = NULL;
 
-  g_subprocess_launcher_setenv (launcher, "LETTERBOX_CONFIG_DIR", f->config_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  f->backend = g_subprocess_launcher_spawn (launcher, &error, backend_path, "--data-dir",
-                                            f->data_dir, "--poll-interval", "600",
-                                            "--retry-base", "100", NULL);
-  g_assert_no_error (error);
+  f->backend = lb_test_spawn_backend (f->config_dir, f->data_dir, NULL, environment, arguments);
 
   f->proxy = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
                                                      G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START |
@@ -163,13 +131,7 @@ fixture_tear_down (Fixture       *f,
 {
   if (f->backend != NULL)
     {
-      g_autoptr(GError) error = NULL;
-
-      g_subprocess_send_signal (f->backend, SIGTERM);
-      g_subprocess_wait (f->backend, NULL, &error);
-      g_assert_no_error (error);
-      g_assert_true (g_subprocess_get_if_exited (f->backend));
-      g_assert_cmpint (g_subprocess_get_exit_status (f->backend), ==, 0);
+      g_assert_cmpint (lb_test_stop_backend (f->backend, 30000), ==, 0);
       g_clear_object (&f->backend);
     }
   g_clear_object (&f->proxy);
@@ -394,9 +356,7 @@ test_fetch_body_offline (Fixture       *f,
   r.id = message_row (f, 7);
 
   /* Restarted with the account pointing at a port where nothing listens. */
-  g_subprocess_send_signal (f->backend, SIGTERM);
-  g_subprocess_wait (f->backend, NULL, &error);
-  g_assert_no_error (error);
+  g_assert_cmpint (lb_test_stop_backend (f->backend, 30000), ==, 0);
   g_clear_object (&f->backend);
   g_clear_object (&f->proxy);
   write_account (f, lb_test_free_port ());

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lb-mime.h"
+#include "lb-test-network.h"
 #include "lb-test-util.h"
 #include "lbd-scheduler.h"
 
@@ -14,113 +15,6 @@
  * at once when it comes back, while an account on this machine (the Dovecot fixture on
  * loopback) keeps syncing throughout.
  */
-
-/* ---- A network monitor whose availability the test sets ---- */
-
-#define TEST_TYPE_MONITOR (test_monitor_get_type ())
-G_DECLARE_FINAL_TYPE (TestMonitor, test_monitor, TEST, MONITOR, GObject)
-
-struct _TestMonitor
-{
-  GObject parent_instance;
-  gboolean available;
-};
-
-enum
-{
-  PROP_0,
-  PROP_NETWORK_AVAILABLE,
-  PROP_NETWORK_METERED,
-  PROP_CONNECTIVITY,
-};
-
-static void test_monitor_iface_init (GNetworkMonitorInterface *iface);
-
-static gboolean
-test_monitor_initable_init (GInitable     *initable,
-                            GCancellable  *cancellable,
-                            GError       **error)
-{
-  return TRUE;
-}
-
-static void
-test_monitor_initable_iface_init (GInitableIface *iface)
-{
-  iface->init = test_monitor_initable_init;
-}
-
-G_DEFINE_FINAL_TYPE_WITH_CODE (TestMonitor, test_monitor, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
-                                                      test_monitor_initable_iface_init)
-                               G_IMPLEMENT_INTERFACE (G_TYPE_NETWORK_MONITOR,
-                                                      test_monitor_iface_init))
-
-static void
-test_monitor_get_property (GObject    *object,
-                           guint       prop_id,
-                           GValue     *value,
-                           GParamSpec *pspec)
-{
-  TestMonitor *self = TEST_MONITOR (object);
-
-  switch (prop_id)
-    {
-    case PROP_NETWORK_AVAILABLE:
-      g_value_set_boolean (value, self->available);
-      break;
-    case PROP_NETWORK_METERED:
-      g_value_set_boolean (value, FALSE);
-      break;
-    case PROP_CONNECTIVITY:
-      g_value_set_enum (value, self->available ? G_NETWORK_CONNECTIVITY_FULL
-                                               : G_NETWORK_CONNECTIVITY_LOCAL);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static gboolean
-test_monitor_can_reach (GNetworkMonitor     *monitor,
-                        GSocketConnectable  *connectable,
-                        GCancellable        *cancellable,
-                        GError             **error)
-{
-  return TRUE;
-}
-
-static void
-test_monitor_iface_init (GNetworkMonitorInterface *iface)
-{
-  iface->can_reach = test_monitor_can_reach;
-}
-
-static void
-test_monitor_class_init (TestMonitorClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->get_property = test_monitor_get_property;
-  g_object_class_override_property (object_class, PROP_NETWORK_AVAILABLE, "network-available");
-  g_object_class_override_property (object_class, PROP_NETWORK_METERED, "network-metered");
-  g_object_class_override_property (object_class, PROP_CONNECTIVITY, "connectivity");
-}
-
-static void
-test_monitor_init (TestMonitor *self)
-{
-  self->available = TRUE;
-}
-
-static void
-test_monitor_set (TestMonitor *self,
-                  gboolean     available)
-{
-  self->available = available;
-  g_object_notify (G_OBJECT (self), "network-available");
-  g_signal_emit_by_name (self, "network-changed", available);
-}
 
 /* ---- The test ---- */
 
@@ -217,7 +111,7 @@ test_offline_online (void)
   g_autoptr(LbStore) store = NULL;
   g_autoptr(LbStoreWriter) writer = NULL;
   g_autoptr(LbdScheduler) scheduler = NULL;
-  g_autoptr(TestMonitor) monitor = g_object_new (TEST_TYPE_MONITOR, NULL);
+  g_autoptr(LbTestNetworkMonitor) monitor = lb_test_network_monitor_new ();
   g_autoptr(GVariant) results = NULL;
   StateWait remote_offline = { NULL, "remote", "offline", 0 };
   StateWait remote_error = { NULL, "remote", "error", 1 };
@@ -237,7 +131,7 @@ test_offline_online (void)
   remote_offline.scheduler = remote_error.scheduler = local_online.scheduler = scheduler;
 
   /* Started offline: the remote account waits without a try; the loopback one syncs. */
-  monitor->available = FALSE;
+  lb_test_network_monitor_set_available (monitor, FALSE);
   lbd_scheduler_set_network_monitor (scheduler, G_NETWORK_MONITOR (monitor));
   lbd_scheduler_start (scheduler);
   g_assert_true (lb_test_wait_until (state_is, &local_online, 20000));
@@ -246,11 +140,11 @@ test_offline_online (void)
 
   /* The network comes back: the remote account is tried at once (and fails, as it must
    * for a host that does not exist). */
-  test_monitor_set (monitor, TRUE);
+  lb_test_network_monitor_set_available (monitor, TRUE);
   g_assert_true (lb_test_wait_until (state_is, &remote_error, 20000));
 
   /* Gone again: the account is offline, and stays without attempts. */
-  test_monitor_set (monitor, FALSE);
+  lb_test_network_monitor_set_available (monitor, FALSE);
   g_assert_true (state_is (&remote_offline));
   {
     guint before = failures_of (scheduler, "remote");
