@@ -120,9 +120,40 @@ preferences_action (GSimpleAction *action,
   gtk_window_present (window);
 }
 
+/* The window's "Review Certificate" for an account whose server's certificate is not
+ * trusted: the account's server settings, where Next signs in again and, for a
+ * certificate that cannot be verified, shows it (subject, issuer, validity, SHA-256
+ * fingerprint) to be accepted for this account. */
+static void
+review_certificate_action (GSimpleAction *action,
+                           GVariant      *parameter,
+                           gpointer       user_data)
+{
+  GtkApplication *app = user_data;
+  const char *account_id = g_variant_get_string (parameter, NULL);
+  g_autoptr(GError) error = NULL;
+  GtkWindow *window;
+
+  window = GTK_WINDOW (letterbox_account_assistant_new_for_account (main_window (app), account_id,
+                                                                    &error));
+  if (window == NULL)
+    {
+      GtkWidget *dialog = adw_message_dialog_new (main_window (app),
+                                                  _("Cannot Open the Account"),
+                                                  error->message);
+
+      adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+      gtk_window_present (GTK_WINDOW (dialog));
+      return;
+    }
+  gtk_window_set_application (window, app);
+  gtk_window_present (window);
+}
+
 static const GActionEntry account_actions[] = {
   { "add-account", add_account_action },
   { "preferences", preferences_action },
+  { "review-certificate", review_certificate_action, "s" },
 };
 
 static const GActionEntry app_actions[] = {
