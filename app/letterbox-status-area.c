@@ -13,7 +13,8 @@
 /*
  * The strip at the top of the window's content that says what keeps mail from arriving:
  * "you are offline" (GNetworkMonitor), and one line per account whose last sync failed
- * (ListAccounts, then AccountChanged from whoever owns org.letterbox.Backend), each with
+ * (the window's LetterboxAccountStates: ListAccounts, then AccountChanged from whoever
+ * owns org.letterbox.Backend), each with
  * the action that fixes it — enter the password again, review the certificate, or retry.
  * libadwaita 1.2 has no AdwBanner: these are revealers around styled boxes.
  */
@@ -26,7 +27,7 @@ struct _LetterboxStatusArea
   GtkRevealer *accounts_revealer;
   GtkBox *accounts_box;
 
-  LbBusBackend1 *backend;
+  LetterboxAccountStates *states;
   GNetworkMonitor *monitor;
   GCancellable *cancellable;
   GHashTable *problems;          /* account id → Problem */
@@ -84,11 +85,14 @@ sync_account (LetterboxStatusArea *self,
               const char          *account_id)
 {
   const char *ids[] = { account_id, NULL };
+  LbBusBackend1 *backend = NULL;
 
-  if (!G_IS_DBUS_PROXY (self->backend))
+  if (self->states != NULL)
+    backend = letterbox_account_states_get_backend (self->states);
+  if (!G_IS_DBUS_PROXY (backend))
     return;
-  lb_bus_backend1_call_sync (self->backend, ids, g_variant_new ("a{sv}", NULL),
-                             self->cancellable, sync_done_cb, NULL);
+  lb_bus_backend1_call_sync (backend, ids, g_variant_new ("a{sv}", NULL), self->cancellable,
+                             sync_done_cb, NULL);
 }
 
 typedef struct
@@ -402,58 +406,18 @@ set_account_state (LetterboxStatusArea *self,
 }
 
 static void
-account_changed_cb (LbBusBackend1       *backend,
-                    const char          *account_id,
-                    GVariant            *state,
-                    LetterboxStatusArea *self)
+account_changed_cb (LetterboxAccountStates *states,
+                    const char             *account_id,
+                    LetterboxStatusArea    *self)
 {
-  set_account_state (self, account_id, state);
+  set_account_state (self, account_id, letterbox_account_states_get_state (states, account_id));
 }
 
 static void
-list_accounts_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
+reset_cb (LetterboxStatusArea *self)
 {
-  LetterboxStatusArea *self = user_data;
-  g_autoptr(GVariant) accounts = NULL;
-  g_autoptr(GError) error = NULL;
-  GVariantIter iter;
-  const char *id;
-  GVariant *state;
-
-  if (!lb_bus_backend1_call_list_accounts_finish (LB_BUS_BACKEND1 (source), &accounts, result,
-                                                  &error))
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_debug ("ListAccounts: %s", error->message);
-      return;
-    }
-  g_variant_iter_init (&iter, accounts);
-  while (g_variant_iter_next (&iter, "(&s@a{sv})", &id, &state))
-    {
-      set_account_state (self, id, state);
-      g_variant_unref (state);
-    }
-}
-
-static void
-refresh_accounts (LetterboxStatusArea *self)
-{
-  if (self->backend != NULL)
-    lb_bus_backend1_call_list_accounts (self->backend, self->cancellable, list_accounts_cb, self);
-}
-
-/* A (new) owner of the name: what it knows replaces what the last one said. */
-static void
-name_owner_changed_cb (GDBusProxy          *proxy,
-                       GParamSpec          *pspec,
-                       LetterboxStatusArea *self)
-{
-  g_autofree char *owner = g_dbus_proxy_get_name_owner (proxy);
-
-  if (owner != NULL)
-    refresh_accounts (self);
+  g_hash_table_remove_all (self->problems);
+  update_revealers (self);
 }
 
 /* ---- Network ---- */
@@ -487,36 +451,29 @@ letterbox_status_area_set_network_monitor (LetterboxStatusArea *self,
 }
 
 /**
- * letterbox_status_area_set_backend:
- * @backend: (nullable): the proxy for org.letterbox.Backend1
+ * letterbox_status_area_set_account_states:
+ * @states: (nullable): the window's accounts' states
  *
- * Follows the accounts' states on @backend (AccountChanged, and ListAccounts whenever
- * the name gets an owner).
+ * Shows a line for each account of @states in error; the backend @states follows is
+ * the one asked to sync again.
  */
 void
-letterbox_status_area_set_backend (LetterboxStatusArea *self,
-                                   LbBusBackend1       *backend)
+letterbox_status_area_set_account_states (LetterboxStatusArea    *self,
+                                          LetterboxAccountStates *states)
 {
   g_return_if_fail (LETTERBOX_IS_STATUS_AREA (self));
-  g_return_if_fail (backend == NULL || LB_BUS_IS_BACKEND1 (backend));
+  g_return_if_fail (states == NULL || LETTERBOX_IS_ACCOUNT_STATES (states));
 
-  if (self->backend == backend)
+  if (self->states == states)
     return;
-  if (self->backend != NULL)
-    g_signal_handlers_disconnect_by_data (self->backend, self);
-  g_set_object (&self->backend, backend);
-  g_hash_table_remove_all (self->problems);
-  update_revealers (self);
-  if (backend == NULL)
+  if (self->states != NULL)
+    g_signal_handlers_disconnect_by_data (self->states, self);
+  g_set_object (&self->states, states);
+  reset_cb (self);
+  if (states == NULL)
     return;
-  g_signal_connect (backend, "account-changed", G_CALLBACK (account_changed_cb), self);
-  /* A proxy (always, but for tests, which may hand in a skeleton to emit signals on). */
-  if (G_IS_DBUS_PROXY (backend))
-    {
-      g_signal_connect (backend, "notify::g-name-owner", G_CALLBACK (name_owner_changed_cb),
-                        self);
-      refresh_accounts (self);
-    }
+  g_signal_connect (states, "account-changed", G_CALLBACK (account_changed_cb), self);
+  g_signal_connect_swapped (states, "reset", G_CALLBACK (reset_cb), self);
 }
 
 gboolean
@@ -539,11 +496,11 @@ letterbox_status_area_dispose (GObject *object)
   LetterboxStatusArea *self = LETTERBOX_STATUS_AREA (object);
 
   g_cancellable_cancel (self->cancellable);
-  if (self->backend != NULL)
-    g_signal_handlers_disconnect_by_data (self->backend, self);
+  if (self->states != NULL)
+    g_signal_handlers_disconnect_by_data (self->states, self);
   if (self->monitor != NULL)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
-  g_clear_object (&self->backend);
+  g_clear_object (&self->states);
   g_clear_object (&self->monitor);
   g_clear_pointer (&self->problems, g_hash_table_unref);
   gtk_widget_dispose_template (GTK_WIDGET (self), LETTERBOX_TYPE_STATUS_AREA);

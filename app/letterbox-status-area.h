@@ -3,7 +3,7 @@
 
 #include <gtk/gtk.h>
 
-#include "lb-bus-backend1.h"
+#include "letterbox-account-states.h"
 
 G_BEGIN_DECLS
 
@@ -12,11 +12,11 @@ G_DECLARE_FINAL_TYPE (LetterboxStatusArea, letterbox_status_area, LETTERBOX, STA
                       GtkWidget)
 
 GtkWidget *letterbox_status_area_new                 (void);
-void       letterbox_status_area_set_backend         (LetterboxStatusArea *self,
-                                                      LbBusBackend1       *backend);
-void       letterbox_status_area_set_network_monitor (LetterboxStatusArea *self,
-                                                      GNetworkMonitor     *monitor);
-gboolean   letterbox_status_area_get_offline         (LetterboxStatusArea *self);
-guint      letterbox_status_area_get_n_problems      (LetterboxStatusArea *self);
+void       letterbox_status_area_set_account_states  (LetterboxStatusArea    *self,
+                                                      LetterboxAccountStates *states);
+void       letterbox_status_area_set_network_monitor (LetterboxStatusArea    *self,
+                                                      GNetworkMonitor        *monitor);
+gboolean   letterbox_status_area_get_offline         (LetterboxStatusArea    *self);
+guint      letterbox_status_area_get_n_problems      (LetterboxStatusArea    *self);
 
 G_END_DECLS

@@ -3,7 +3,7 @@
 
 #include <gtk/gtk.h>
 
-#include "lb-bus-backend1.h"
+#include "letterbox-account-states.h"
 
 G_BEGIN_DECLS
 
@@ -11,8 +11,8 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LetterboxStatusSpinner, letterbox_status_spinner, LETTERBOX,
                       STATUS_SPINNER, GtkWidget)
 
-GtkWidget *letterbox_status_spinner_new         (void);
-void       letterbox_status_spinner_set_backend (LetterboxStatusSpinner *self,
-                                                 LbBusBackend1          *backend);
+GtkWidget *letterbox_status_spinner_new                (void);
+void       letterbox_status_spinner_set_account_states (LetterboxStatusSpinner *self,
+                                                        LetterboxAccountStates *states);
 
 G_END_DECLS

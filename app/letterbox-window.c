@@ -1161,9 +1161,12 @@ letterbox_window_new (LetterboxApplication *application)
 {
   LetterboxWindow *self = g_object_new (LETTERBOX_TYPE_WINDOW, "application", application, NULL);
   LbBusBackend1 *backend = letterbox_application_get_backend (application);
+  /* One follower of the accounts' states for both widgets (they keep it). */
+  g_autoptr(LetterboxAccountStates) states = letterbox_account_states_new ();
 
-  letterbox_status_area_set_backend (self->status_area, backend);
-  letterbox_status_spinner_set_backend (self->status_spinner, backend);
+  letterbox_account_states_set_backend (states, backend);
+  letterbox_status_area_set_account_states (self->status_area, states);
+  letterbox_status_spinner_set_account_states (self->status_spinner, states);
   if (backend != NULL)
     g_signal_connect_object (backend, "store-changed", G_CALLBACK (backend_store_changed_cb),
                              self, G_CONNECT_SWAPPED);

@@ -7,14 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "imap/lb-imap-session.h"
+#include "lb-account-check.h"
 #include "lb-account.h"
 #include "lb-autoconfig.h"
-#include "lb-connection.h"
 #include "lbctl-commands.h"
 #include "lbctl-json.h"
-#include "pop3/lb-pop3-session.h"
-#include "smtp/lb-smtp-session.h"
 
 /* `letterbox-ctl account …`: the account configuration files (lb-account.c), without the
  * background service. Exit statuses: LBCTL_EXIT_* in lbctl-commands.h. */
@@ -585,15 +582,16 @@ wait_run (Wait *wait)
   return wait->result;
 }
 
+/* The password from where the account keeps it, then the same check as the account
+ * assistant's (lb-account-check.c): connect, log in, log out. */
 static gboolean
 test_server (const LbAccount       *account,
              const LbAccountServer *server,
              Wait                  *wait,
              GError               **error)
 {
-  g_autoptr(LbConnection) connection = NULL;
   g_autofree char *password = NULL;
-  const char *user = server_user (account, server);
+  gboolean ok;
 
   if (server->port == 0 || server->port > G_MAXUINT16)
     {
@@ -607,59 +605,10 @@ test_server (const LbAccount       *account,
   if (password == NULL)
     return FALSE;
 
-  connection = lb_connection_new (server->host, (guint16) server->port, server->security);
-  if (account->ca_file != NULL && !lb_connection_set_ca_file (connection, account->ca_file, error))
-    return FALSE;
-  if (account->fingerprint != NULL)
-    lb_connection_set_trusted_fingerprint (connection, account->fingerprint);
-
-  switch (server->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      {
-        g_autoptr(LbImapSession) session = lb_imap_session_new (connection);
-
-        lb_imap_session_connect_async (session, NULL, wait_cb, wait);
-        if (!lb_imap_session_connect_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_imap_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
-        if (!lb_imap_session_login_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_imap_session_logout_async (session, NULL, wait_cb, wait);
-        lb_imap_session_logout_finish (session, wait_run (wait), NULL);
-        return TRUE;
-      }
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      {
-        g_autoptr(LbPop3Session) session = lb_pop3_session_new (connection);
-
-        lb_pop3_session_connect_async (session, NULL, wait_cb, wait);
-        if (!lb_pop3_session_connect_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_pop3_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
-        if (!lb_pop3_session_login_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_pop3_session_quit_async (session, NULL, wait_cb, wait);
-        lb_pop3_session_quit_finish (session, wait_run (wait), NULL, NULL);
-        return TRUE;
-      }
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-      {
-        g_autoptr(LbSmtpSession) session = lb_smtp_session_new (connection);
-
-        lb_smtp_session_connect_async (session, NULL, wait_cb, wait);
-        if (!lb_smtp_session_connect_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_smtp_session_login_async (session, user, password, FALSE, NULL, wait_cb, wait);
-        if (!lb_smtp_session_login_finish (session, wait_run (wait), error))
-          return FALSE;
-        lb_smtp_session_quit_async (session, NULL, wait_cb, wait);
-        lb_smtp_session_quit_finish (session, wait_run (wait), NULL);
-        return TRUE;
-      }
-    default:
-      g_assert_not_reached ();
-    }
+  lb_account_check_server_async (account, server, password, NULL, wait_cb, wait);
+  ok = lb_account_check_server_finish (wait_run (wait), NULL, error);
+  memset (password, 0, strlen (password));
+  return ok;
 }
 
 static int

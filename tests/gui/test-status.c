@@ -4,7 +4,9 @@
 #include <adwaita.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-test-backend.h"
 #include "lb-test-network.h"
+#include "letterbox-account-states.h"
 #include "letterbox-status-area.h"
 #include "letterbox-status-spinner.h"
 
@@ -14,7 +16,9 @@
  * it (Enter Password for a refused password, Retry for the network or the server) and goes
  * when the account syncs again; the header bar's spinner turns while an account syncs and
  * names it. The states come as AccountChanged and SyncProgress, emitted here on a
- * org.letterbox.Backend1 skeleton the widgets are given instead of the proxy.
+ * org.letterbox.Backend1 skeleton the widgets' LetterboxAccountStates is given instead of
+ * the proxy; and through a real proxy on the test's bus, both widgets learn from one
+ * ListAccounts call each time the name gets an owner.
  */
 
 /* ---- Looking into the widgets ---- */
@@ -107,11 +111,13 @@ test_account_problems (void)
   GtkWidget *window = gtk_window_new ();
   GtkWidget *area = letterbox_status_area_new ();
   g_autoptr(LbBusBackend1) backend = lb_bus_backend1_skeleton_new ();
+  g_autoptr(LetterboxAccountStates) states = letterbox_account_states_new ();
   LetterboxStatusArea *self = LETTERBOX_STATUS_AREA (area);
   GtkWidget *button, *label;
 
   gtk_window_set_child (GTK_WINDOW (window), area);
-  letterbox_status_area_set_backend (self, backend);
+  letterbox_account_states_set_backend (states, backend);
+  letterbox_status_area_set_account_states (self, states);
   gtk_window_present (GTK_WINDOW (window));
   spin ();
   g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 0);
@@ -155,8 +161,10 @@ test_account_problems (void)
   lb_bus_backend1_emit_account_changed (backend, "work",
                                         state ("Work", "error", "The password was refused",
                                                "auth"));
-  letterbox_status_area_set_backend (self, NULL);
+  letterbox_account_states_set_backend (states, NULL);
   g_assert_cmpuint (letterbox_status_area_get_n_problems (self), ==, 0);
+  /* Skeletons take no calls. */
+  g_assert_cmpuint (letterbox_account_states_get_n_list_calls (states), ==, 0);
 
   gtk_window_destroy (GTK_WINDOW (window));
   spin ();
@@ -168,10 +176,11 @@ test_spinner (void)
   GtkWidget *window = gtk_window_new ();
   GtkWidget *spinner = letterbox_status_spinner_new ();
   g_autoptr(LbBusBackend1) backend = lb_bus_backend1_skeleton_new ();
-  g_autofree char *tooltip = NULL;
+  g_autoptr(LetterboxAccountStates) states = letterbox_account_states_new ();
 
   gtk_window_set_child (GTK_WINDOW (window), spinner);
-  letterbox_status_spinner_set_backend (LETTERBOX_STATUS_SPINNER (spinner), backend);
+  letterbox_account_states_set_backend (states, backend);
+  letterbox_status_spinner_set_account_states (LETTERBOX_STATUS_SPINNER (spinner), states);
   gtk_window_present (GTK_WINDOW (window));
   spin ();
   g_assert_false (gtk_widget_get_visible (spinner));
@@ -195,6 +204,131 @@ test_spinner (void)
   spin ();
 }
 
+/* ---- One owner, one ListAccounts ---- */
+
+typedef struct
+{
+  GDBusConnection *service;      /* the "backend": its own connection to the bus */
+  guint list_calls;              /* ListAccounts calls it answered */
+  GtkWidget *area;
+  GtkWidget *spinner;
+} Owner;
+
+static gboolean
+handle_list_accounts_cb (LbBusBackend1         *skeleton,
+                         GDBusMethodInvocation *invocation,
+                         Owner                 *o)
+{
+  GVariantBuilder builder;
+
+  o->list_calls++;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
+  g_variant_builder_add (&builder, "(s@a{sv})", "work",
+                         state ("Work", "error", "The password was refused", "auth"));
+  g_variant_builder_add (&builder, "(s@a{sv})", "home", state ("Home", "syncing", "", ""));
+  lb_bus_backend1_complete_list_accounts (skeleton, invocation, g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+static void
+bus_name (Owner      *o,
+          const char *method)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 result;
+
+  reply = g_dbus_connection_call_sync (o->service, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus", method,
+                                       g_str_equal (method, "RequestName")
+                                         ? g_variant_new ("(su)", "org.letterbox.Backend", 4)
+                                         : g_variant_new ("(s)", "org.letterbox.Backend"),
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &result);
+  /* RequestName: 1, the primary owner; ReleaseName: 1, released. */
+  g_assert_cmpuint (result, ==, 1);
+}
+
+static gboolean
+both_told (gpointer user_data)
+{
+  Owner *o = user_data;
+
+  return letterbox_status_area_get_n_problems (LETTERBOX_STATUS_AREA (o->area)) == 1 &&
+         gtk_widget_get_visible (o->spinner);
+}
+
+static gboolean
+spinner_hidden (gpointer user_data)
+{
+  Owner *o = user_data;
+
+  return !gtk_widget_get_visible (o->spinner);
+}
+
+static void
+test_one_list_per_owner (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  g_autoptr(LbBusBackend1) skeleton = lb_bus_backend1_skeleton_new ();
+  g_autoptr(LetterboxAccountStates) states = letterbox_account_states_new ();
+  g_autoptr(LbBusBackend1) proxy = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = NULL;
+  Owner o = { 0 };
+
+  address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  o.service = g_dbus_connection_new_for_address_sync (
+    address,
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+    G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (skeleton, "handle-list-accounts", G_CALLBACK (handle_list_accounts_cb), &o);
+  g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (skeleton), o.service,
+                                    "/org/letterbox/Backend", &error);
+  g_assert_no_error (error);
+  bus_name (&o, "RequestName");
+
+  o.area = letterbox_status_area_new ();
+  o.spinner = letterbox_status_spinner_new ();
+  gtk_box_append (GTK_BOX (box), o.spinner);
+  gtk_box_append (GTK_BOX (box), o.area);
+  gtk_window_set_child (GTK_WINDOW (window), box);
+  proxy = lb_test_backend_proxy_new ();
+  letterbox_account_states_set_backend (states, proxy);
+  letterbox_status_area_set_account_states (LETTERBOX_STATUS_AREA (o.area), states);
+  letterbox_status_spinner_set_account_states (LETTERBOX_STATUS_SPINNER (o.spinner), states);
+  gtk_window_present (GTK_WINDOW (window));
+
+  /* Both widgets show what one answer said: work's error, home syncing. */
+  g_assert_true (lb_test_wait_until (both_told, &o, 10000));
+  g_assert_cmpuint (o.list_calls, ==, 1);
+  g_assert_cmpuint (letterbox_account_states_get_n_list_calls (states), ==, 1);
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (o.spinner), ==, "Syncing Home…");
+
+  /* The service goes: nothing syncs any more, the error stays, nobody is asked. */
+  bus_name (&o, "ReleaseName");
+  g_assert_true (lb_test_wait_until (spinner_hidden, &o, 10000));
+  g_assert_cmpuint (letterbox_status_area_get_n_problems (LETTERBOX_STATUS_AREA (o.area)), ==, 1);
+  g_assert_cmpuint (letterbox_account_states_get_n_list_calls (states), ==, 1);
+
+  /* It comes back: one more call, and both widgets are told again. */
+  bus_name (&o, "RequestName");
+  g_assert_true (lb_test_wait_until (both_told, &o, 10000));
+  g_assert_cmpuint (o.list_calls, ==, 2);
+  g_assert_cmpuint (letterbox_account_states_get_n_list_calls (states), ==, 2);
+
+  letterbox_account_states_set_backend (states, NULL);
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (skeleton));
+  g_clear_object (&o.service);
+  gtk_window_destroy (GTK_WINDOW (window));
+  spin ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -204,5 +338,6 @@ main (int   argc,
   g_test_add_func ("/status/offline-banner", test_offline_banner);
   g_test_add_func ("/status/account-problems", test_account_problems);
   g_test_add_func ("/status/spinner", test_spinner);
+  g_test_add_func ("/status/one-list-per-owner", test_one_list_per_owner);
   return g_test_run ();
 }

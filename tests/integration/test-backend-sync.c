@@ -119,40 +119,20 @@ send_result_cb (LbBusBackend1 *proxy,
                        g_strdup (sent ? "sent" : error));
 }
 
-static gboolean
-proxy_has_owner (gpointer user_data)
-{
-  Fixture *f = user_data;
-  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (f->proxy));
-
-  return owner != NULL;
-}
-
 static void
 start_backend (Fixture *f)
 {
-  g_autofree char *runtime = g_strdup_printf ("XDG_RUNTIME_DIR=%s", f->runtime_dir);
-  const char *const environment[] = { runtime, NULL };
-  const char *const arguments[] = { "--poll-interval", "600", "--retry-base", "100", NULL };
-  g_autoptr(GError) error = NULL;
-
-  f->backend = lb_test_spawn_backend (f->config_dir, f->data_dir, NULL, environment, arguments);
+  f->backend = lb_test_spawn_backend_live (f->config_dir, f->data_dir, f->runtime_dir);
 
   if (f->proxy == NULL)
     {
-      f->proxy = lb_bus_backend1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
-                                                         G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START |
-                                                         G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
-                                                         "org.letterbox.Backend",
-                                                         "/org/letterbox/Backend", NULL, &error);
-      g_assert_no_error (error);
-      g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (f->proxy), 60000);
+      f->proxy = lb_test_backend_proxy_new ();
       g_signal_connect (f->proxy, "sync-progress", G_CALLBACK (progress_cb), f);
       g_signal_connect (f->proxy, "store-changed", G_CALLBACK (store_changed_cb), f);
       g_signal_connect (f->proxy, "new-mail", G_CALLBACK (new_mail_cb), f);
       g_signal_connect (f->proxy, "send-result", G_CALLBACK (send_result_cb), f);
     }
-  g_assert_true (lb_test_wait_until (proxy_has_owner, f, 10000));
+  g_assert_true (lb_test_backend_proxy_wait_owner (f->proxy, 10000));
 }
 
 static int

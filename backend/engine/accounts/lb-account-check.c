@@ -20,14 +20,39 @@
  * presented when it was not trusted.
  */
 
+/* The three steps, the same for every protocol; the last one's outcome is not checked. */
+typedef enum
+{
+  STEP_CONNECT,
+  STEP_LOGIN,
+  STEP_LOGOUT,
+} Step;
+
+typedef struct _Check Check;
+
+/* What differs between protocols: the session, and how each step is begun and finished
+ * on it. Chosen once, from the server's protocol. */
 typedef struct
 {
-  LbAccountProtocol protocol;
+  GObject *(*session_new) (LbConnection *connection);
+  void     (*begin)       (Check               *check,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data);
+  gboolean (*finish)      (Check               *check,
+                           GAsyncResult        *result,
+                           GError             **error);
+} Protocol;
+
+struct _Check
+{
+  const Protocol *protocol;
+  Step step;
   char *user;
   char *password;
   LbConnection *connection;
   GObject *session; /* LbImapSession, LbPop3Session or LbSmtpSession */
-} Check;
+};
 
 static void
 check_free (Check *check)
@@ -41,6 +66,145 @@ check_free (Check *check)
   g_clear_object (&check->session);
   g_clear_object (&check->connection);
   g_free (check);
+}
+
+/* ---- IMAP ---- */
+
+static GObject *
+imap_new (LbConnection *connection)
+{
+  return G_OBJECT (lb_imap_session_new (connection));
+}
+
+static void
+imap_begin (Check               *check,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  LbImapSession *session = LB_IMAP_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    lb_imap_session_connect_async (session, cancellable, callback, user_data);
+  else if (check->step == STEP_LOGIN)
+    lb_imap_session_login_async (session, check->user, check->password, FALSE, cancellable,
+                                 callback, user_data);
+  else
+    lb_imap_session_logout_async (session, cancellable, callback, user_data);
+}
+
+static gboolean
+imap_finish (Check         *check,
+             GAsyncResult  *result,
+             GError       **error)
+{
+  LbImapSession *session = LB_IMAP_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    return lb_imap_session_connect_finish (session, result, error);
+  if (check->step == STEP_LOGIN)
+    return lb_imap_session_login_finish (session, result, error);
+  return lb_imap_session_logout_finish (session, result, error);
+}
+
+static const Protocol imap = { imap_new, imap_begin, imap_finish };
+
+/* ---- POP3 ---- */
+
+static GObject *
+pop3_new (LbConnection *connection)
+{
+  return G_OBJECT (lb_pop3_session_new (connection));
+}
+
+static void
+pop3_begin (Check               *check,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  LbPop3Session *session = LB_POP3_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    lb_pop3_session_connect_async (session, cancellable, callback, user_data);
+  else if (check->step == STEP_LOGIN)
+    lb_pop3_session_login_async (session, check->user, check->password, FALSE, cancellable,
+                                 callback, user_data);
+  else
+    lb_pop3_session_quit_async (session, cancellable, callback, user_data);
+}
+
+static gboolean
+pop3_finish (Check         *check,
+             GAsyncResult  *result,
+             GError       **error)
+{
+  LbPop3Session *session = LB_POP3_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    return lb_pop3_session_connect_finish (session, result, error);
+  if (check->step == STEP_LOGIN)
+    return lb_pop3_session_login_finish (session, result, error);
+  return lb_pop3_session_quit_finish (session, result, NULL, error);
+}
+
+static const Protocol pop3 = { pop3_new, pop3_begin, pop3_finish };
+
+/* ---- SMTP ---- */
+
+static GObject *
+smtp_new (LbConnection *connection)
+{
+  return G_OBJECT (lb_smtp_session_new (connection));
+}
+
+static void
+smtp_begin (Check               *check,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  LbSmtpSession *session = LB_SMTP_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    lb_smtp_session_connect_async (session, cancellable, callback, user_data);
+  else if (check->step == STEP_LOGIN)
+    lb_smtp_session_login_async (session, check->user, check->password, FALSE, cancellable,
+                                 callback, user_data);
+  else
+    lb_smtp_session_quit_async (session, cancellable, callback, user_data);
+}
+
+static gboolean
+smtp_finish (Check         *check,
+             GAsyncResult  *result,
+             GError       **error)
+{
+  LbSmtpSession *session = LB_SMTP_SESSION (check->session);
+
+  if (check->step == STEP_CONNECT)
+    return lb_smtp_session_connect_finish (session, result, error);
+  if (check->step == STEP_LOGIN)
+    return lb_smtp_session_login_finish (session, result, error);
+  return lb_smtp_session_quit_finish (session, result, error);
+}
+
+static const Protocol smtp = { smtp_new, smtp_begin, smtp_finish };
+
+static const Protocol *
+protocol_for (LbAccountProtocol protocol)
+{
+  switch (protocol)
+    {
+    case LB_ACCOUNT_PROTOCOL_IMAP:
+      return &imap;
+    case LB_ACCOUNT_PROTOCOL_POP3:
+      return &pop3;
+    case LB_ACCOUNT_PROTOCOL_SMTP:
+      return &smtp;
+    default:
+      return NULL;
+    }
 }
 
 /**
@@ -91,33 +255,7 @@ return_error (GTask  *task,
 }
 
 static void
-logged_out_cb (GObject      *object,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  Check *check = g_task_get_task_data (task);
-
-  /* Logged in is what counts; a server hanging up on LOGOUT/QUIT changes nothing. */
-  switch (check->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      lb_imap_session_logout_finish (LB_IMAP_SESSION (object), result, NULL);
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      lb_pop3_session_quit_finish (LB_POP3_SESSION (object), result, NULL, NULL);
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-    default:
-      lb_smtp_session_quit_finish (LB_SMTP_SESSION (object), result, NULL);
-      break;
-    }
-  lb_connection_close (check->connection);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-logged_in_cb (GObject      *object,
+step_done_cb (GObject      *object,
               GAsyncResult *result,
               gpointer      user_data)
 {
@@ -125,93 +263,23 @@ logged_in_cb (GObject      *object,
   Check *check = g_task_get_task_data (task);
   GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
-  gboolean ok;
 
-  switch (check->protocol)
+  if (check->step == STEP_LOGOUT)
     {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      ok = lb_imap_session_login_finish (LB_IMAP_SESSION (object), result, &error);
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      ok = lb_pop3_session_login_finish (LB_POP3_SESSION (object), result, &error);
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-    default:
-      ok = lb_smtp_session_login_finish (LB_SMTP_SESSION (object), result, &error);
-      break;
+      /* Logged in is what counts; a server hanging up on LOGOUT/QUIT changes nothing. */
+      check->protocol->finish (check, result, NULL);
+      lb_connection_close (check->connection);
+      g_task_return_boolean (task, TRUE);
+      return;
     }
-  if (!ok)
+  if (!check->protocol->finish (check, result, &error))
     {
       lb_connection_close (check->connection);
       return_error (task, error);
       return;
     }
-
-  switch (check->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      lb_imap_session_logout_async (LB_IMAP_SESSION (object), cancellable, logged_out_cb,
-                                    g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      lb_pop3_session_quit_async (LB_POP3_SESSION (object), cancellable, logged_out_cb,
-                                  g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-    default:
-      lb_smtp_session_quit_async (LB_SMTP_SESSION (object), cancellable, logged_out_cb,
-                                  g_steal_pointer (&task));
-      break;
-    }
-}
-
-static void
-connected_cb (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  Check *check = g_task_get_task_data (task);
-  GCancellable *cancellable = g_task_get_cancellable (task);
-  GError *error = NULL;
-  gboolean ok;
-
-  switch (check->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      ok = lb_imap_session_connect_finish (LB_IMAP_SESSION (object), result, &error);
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      ok = lb_pop3_session_connect_finish (LB_POP3_SESSION (object), result, &error);
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-    default:
-      ok = lb_smtp_session_connect_finish (LB_SMTP_SESSION (object), result, &error);
-      break;
-    }
-  if (!ok)
-    {
-      lb_connection_close (check->connection);
-      return_error (task, error);
-      return;
-    }
-
-  switch (check->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      lb_imap_session_login_async (LB_IMAP_SESSION (object), check->user, check->password,
-                                   FALSE, cancellable, logged_in_cb, g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      lb_pop3_session_login_async (LB_POP3_SESSION (object), check->user, check->password,
-                                   FALSE, cancellable, logged_in_cb, g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-    default:
-      lb_smtp_session_login_async (LB_SMTP_SESSION (object), check->user, check->password,
-                                   FALSE, cancellable, logged_in_cb, g_steal_pointer (&task));
-      break;
-    }
+  check->step++;
+  check->protocol->begin (check, cancellable, step_done_cb, g_steal_pointer (&task));
 }
 
 /**
@@ -239,11 +307,13 @@ lb_account_check_server_async (const LbAccount       *account,
   g_return_if_fail (account != NULL);
   g_return_if_fail (server != NULL);
   g_return_if_fail (password != NULL);
+  g_return_if_fail (protocol_for (server->protocol) != NULL);
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, lb_account_check_server_async);
   check = g_new0 (Check, 1);
-  check->protocol = server->protocol;
+  check->protocol = protocol_for (server->protocol);
+  check->step = STEP_CONNECT;
   check->user = g_strdup (server->user != NULL ? server->user : lb_account_get_address (account));
   check->password = g_strdup (password);
   g_task_set_task_data (task, check, (GDestroyNotify) check_free);
@@ -274,26 +344,8 @@ lb_account_check_server_async (const LbAccount       *account,
   if (account->fingerprint != NULL)
     lb_connection_set_trusted_fingerprint (check->connection, account->fingerprint);
 
-  switch (server->protocol)
-    {
-    case LB_ACCOUNT_PROTOCOL_IMAP:
-      check->session = G_OBJECT (lb_imap_session_new (check->connection));
-      lb_imap_session_connect_async (LB_IMAP_SESSION (check->session), cancellable,
-                                     connected_cb, g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_POP3:
-      check->session = G_OBJECT (lb_pop3_session_new (check->connection));
-      lb_pop3_session_connect_async (LB_POP3_SESSION (check->session), cancellable,
-                                     connected_cb, g_steal_pointer (&task));
-      break;
-    case LB_ACCOUNT_PROTOCOL_SMTP:
-      check->session = G_OBJECT (lb_smtp_session_new (check->connection));
-      lb_smtp_session_connect_async (LB_SMTP_SESSION (check->session), cancellable,
-                                     connected_cb, g_steal_pointer (&task));
-      break;
-    default:
-      g_return_if_reached ();
-    }
+  check->session = check->protocol->session_new (check->connection);
+  check->protocol->begin (check, cancellable, step_done_cb, g_steal_pointer (&task));
 }
 
 /**

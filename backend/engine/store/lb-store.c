@@ -717,6 +717,28 @@ collect_summaries (LbStore       *self,
   return rc == SQLITE_DONE ? g_steal_pointer (&messages) : NULL;
 }
 
+/* Steps a prepared "SELECT count…" (@rc: how preparing and binding went) for its one
+ * row, then finalizes it and releases the lock. */
+static gboolean
+collect_count (LbStore       *self,
+               sqlite3_stmt  *stmt,
+               int            rc,
+               const char    *what,
+               guint         *count,
+               GError       **error)
+{
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *count = (guint) sqlite3_column_int64 (stmt, 0);
+  else
+    set_error_from_db (error, self->db, rc, self->index_path, what);
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_ROW;
+}
+
 /**
  * lb_store_list_messages:
  * @folder_id: the folder
@@ -733,29 +755,11 @@ lb_store_list_messages (LbStore  *self,
                         guint     limit,
                         GError  **error)
 {
-  sqlite3_stmt *stmt = NULL;
-  int rc;
-
   g_return_val_if_fail (LB_IS_STORE (self), NULL);
 
-  g_mutex_lock (&self->lock);
-  rc = sqlite3_prepare_v2 (self->db,
-                           /* The offset is walked in the covering index (folder, date,
-                            * id); only the page's rows are read. */
-                           "SELECT id, folder_id, date, sender, subject, preview, flags,"
-                           "  has_attachment "
-                           "FROM messages WHERE id IN (SELECT id FROM messages "
-                           "  WHERE folder_id = ?1 ORDER BY date DESC, id DESC "
-                           "  LIMIT ?2 OFFSET ?3) "
-                           "ORDER BY date DESC, id DESC",
-                           -1, &stmt, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64 (stmt, 1, folder_id);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64 (stmt, 2, limit);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64 (stmt, 3, offset);
-  return collect_summaries (self, stmt, rc, _("read"), error);
+  /* The one-folder case of the unified list: SQLite reads "folder_id IN (?1)" as
+   * "folder_id = ?1", the same walk in the covering index. */
+  return lb_store_list_messages_in (self, &folder_id, 1, FALSE, offset, limit, error);
 }
 
 /**
@@ -1124,16 +1128,7 @@ lb_store_count_search (LbStore     *self,
     rc = sqlite3_bind_text (stmt, param++, q->match, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK)
     rc = bind_filters (stmt, &param, q);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    *count = (guint) sqlite3_column_int64 (stmt, 0);
-  else
-    set_error_from_db (error, self->db, rc, self->index_path, _("search"));
-  sqlite3_finalize (stmt);
-  g_mutex_unlock (&self->lock);
-
-  return rc == SQLITE_ROW;
+  return collect_count (self, stmt, rc, _("search"), count, error);
 }
 
 /* "?1, ?2, …" for @n folder ids, bound from parameter 1 on. */
@@ -1199,16 +1194,7 @@ lb_store_count_messages_in (LbStore       *self,
   rc = sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL);
   if (rc == SQLITE_OK)
     rc = bind_folders (stmt, folder_ids, n_folders);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    *count = (guint) sqlite3_column_int64 (stmt, 0);
-  else
-    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
-  sqlite3_finalize (stmt);
-  g_mutex_unlock (&self->lock);
-
-  return rc == SQLITE_ROW;
+  return collect_count (self, stmt, rc, _("read"), count, error);
 }
 
 /**
@@ -1255,7 +1241,7 @@ lb_store_list_messages_in (LbStore       *self,
                            "JOIN messages m ON m.id = t.id ORDER BY t.d DESC, t.id DESC",
                            params, n_folders + 1, n_folders + 2);
   else
-    /* As lb_store_list_messages(): the offset is walked in an index, then only the
+    /* The offset is walked in the covering index (folder, date, id), then only the
      * page's rows are read. */
     sql = g_strdup_printf ("SELECT id, folder_id, date, sender, subject, preview, flags,"
                            "  has_attachment "
