@@ -13,6 +13,7 @@
 #include "lb-connection.h"
 #include "letterbox-account-assistant.h"
 #include "letterbox-application.h"
+#include "letterbox-combo-row-factory.h"
 
 /*
  * Adding (or changing) a mail account, one page at a time:
@@ -1343,6 +1344,13 @@ letterbox_account_assistant_init (LetterboxAccountAssistant *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->cancellable = g_cancellable_new ();
+  {
+    g_autoptr(GtkListItemFactory) factory = letterbox_combo_row_factory_new ();
+
+    adw_combo_row_set_factory (self->in_protocol_row, factory);
+    adw_combo_row_set_factory (self->in_security_row, factory);
+    adw_combo_row_set_factory (self->out_security_row, factory);
+  }
 
 
   g_signal_connect_swapped (self->in_protocol_row, "notify::selected",

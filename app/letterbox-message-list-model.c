@@ -1350,3 +1350,71 @@ letterbox_message_list_model_get_n_loaded_rows (LetterboxMessageListModel *self)
     }
   return n;
 }
+
+/* ---- Every message of the source, for a bulk action after "select all" ---- */
+
+static void
+list_ids_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  Job *job = task_data;
+  GError *error = NULL;
+  GArray *refs;
+
+  if (!job_resolve_folders (job, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  refs = lb_store_list_message_ids (job->store, (const gint64 *) job->folder_ids->data,
+                                    job->folder_ids->len,
+                                    job->source == SOURCE_QUERY ? job->query : NULL, &error);
+  if (refs == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, refs, (GDestroyNotify) g_array_unref);
+}
+
+/**
+ * letterbox_message_list_model_list_ids_async:
+ *
+ * Reads every message the model lists (all of the folders', the unified Inbox's or the
+ * search's, loaded or not; with conversations, every message of them in these folders),
+ * in a worker thread: one light query, whatever the size.
+ */
+void
+letterbox_message_list_model_list_ids_async (LetterboxMessageListModel *self,
+                                             GCancellable              *cancellable,
+                                             GAsyncReadyCallback        callback,
+                                             gpointer                   user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GCancellable) job_cancellable = cancellable != NULL ? g_object_ref (cancellable)
+                                                                : g_cancellable_new ();
+
+  g_return_if_fail (LETTERBOX_IS_MESSAGE_LIST_MODEL (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, letterbox_message_list_model_list_ids_async);
+  if (self->store == NULL || self->source == SOURCE_NONE)
+    {
+      g_task_return_pointer (task, g_array_new (FALSE, FALSE, sizeof (LbMessageRef)),
+                             (GDestroyNotify) g_array_unref);
+      return;
+    }
+  g_task_set_task_data (task, job_new (self, JOB_COUNT, job_cancellable), job_free);
+  g_task_run_in_thread (task, list_ids_thread);
+}
+
+/* Returns: (transfer full) (element-type LbMessageRef): the messages, newest first */
+GArray *
+letterbox_message_list_model_list_ids_finish (LetterboxMessageListModel  *self,
+                                              GAsyncResult               *result,
+                                              GError                    **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -50,4 +50,12 @@ void     letterbox_message_list_model_set_page_size      (LetterboxMessageListMo
 guint    letterbox_message_list_model_get_n_pages        (LetterboxMessageListModel *self);
 guint    letterbox_message_list_model_get_n_loaded_rows  (LetterboxMessageListModel *self);
 
+void     letterbox_message_list_model_list_ids_async     (LetterboxMessageListModel *self,
+                                                          GCancellable              *cancellable,
+                                                          GAsyncReadyCallback        callback,
+                                                          gpointer                   user_data);
+GArray  *letterbox_message_list_model_list_ids_finish    (LetterboxMessageListModel *self,
+                                                          GAsyncResult              *result,
+                                                          GError                   **error);
+
 G_END_DECLS

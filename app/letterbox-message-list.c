@@ -482,6 +482,8 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_autoptr(GtkListItemFactory) factory = NULL;
   GtkDragSource *drag;
   const char *steps;
+  const char *pages;
+  guint page_size, max_pages;
 
   gtk_widget_init_template (GTK_WIDGET (self));
 
@@ -511,6 +513,13 @@ letterbox_message_list_init (LetterboxMessageList *self)
 
   self->settings = g_settings_new (APP_ID);
   g_settings_bind (self->settings, "conversations", self, "threads", G_SETTINGS_BIND_GET);
+
+  /* Tests: LETTERBOX_LIST_PAGES=SIZE,MAX (rows a page, pages kept) makes a small folder
+   * larger than what the list keeps loaded. */
+  pages = g_getenv ("LETTERBOX_LIST_PAGES");
+  if (pages != NULL && sscanf (pages, "%u,%u", &page_size, &max_pages) == 2 &&
+      page_size > 0 && max_pages >= 2)
+    letterbox_message_list_model_set_page_size (self->model, page_size, max_pages);
 
   self->bench = g_strcmp0 (g_getenv ("LETTERBOX_BENCH"), "1") == 0;
   steps = g_getenv ("LETTERBOX_BENCH_SCROLL");
@@ -686,4 +695,79 @@ letterbox_message_list_set_threads (LetterboxMessageList *self,
     return;
   letterbox_message_list_model_set_threads (self->model, threads);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_THREADS]);
+}
+
+static void
+list_all_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  GArray *refs;
+
+  refs = letterbox_message_list_model_list_ids_finish (LETTERBOX_MESSAGE_LIST_MODEL (object),
+                                                       result, &error);
+  if (refs == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, refs, (GDestroyNotify) g_array_unref);
+}
+
+/* The rows listed, loaded or not. */
+guint
+letterbox_message_list_get_n_items (LetterboxMessageList *self)
+{
+  g_return_val_if_fail (LETTERBOX_IS_MESSAGE_LIST (self), 0);
+
+  return g_list_model_get_n_items (G_LIST_MODEL (self->model));
+}
+
+/* Whether every row is selected (Ctrl+A), loaded or not. */
+gboolean
+letterbox_message_list_get_all_selected (LetterboxMessageList *self)
+{
+  g_autoptr(GtkBitset) selected = NULL;
+  guint n;
+
+  g_return_val_if_fail (LETTERBOX_IS_MESSAGE_LIST (self), FALSE);
+
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->model));
+  selected = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+  return n > 0 && gtk_bitset_get_size (selected) == n;
+}
+
+/**
+ * letterbox_message_list_list_all_async:
+ *
+ * Reads every message the list shows from the store (the whole folder, unified Inbox or
+ * search, not just its loaded pages; with conversations, all their messages there), in
+ * a worker thread, for an action after "select all".
+ */
+void
+letterbox_message_list_list_all_async (LetterboxMessageList *self,
+                                       GCancellable         *cancellable,
+                                       GAsyncReadyCallback   callback,
+                                       gpointer              user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (LETTERBOX_IS_MESSAGE_LIST (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, letterbox_message_list_list_all_async);
+  letterbox_message_list_model_list_ids_async (self->model, cancellable, list_all_cb,
+                                               g_steal_pointer (&task));
+}
+
+/* Returns: (transfer full) (element-type LbMessageRef): the messages, newest first, or
+ *   %NULL with @error set */
+GArray *
+letterbox_message_list_list_all_finish (LetterboxMessageList  *self,
+                                        GAsyncResult          *result,
+                                        GError               **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }

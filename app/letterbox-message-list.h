@@ -29,4 +29,14 @@ gboolean   letterbox_message_list_get_threads        (LetterboxMessageList *self
 void       letterbox_message_list_set_threads        (LetterboxMessageList *self,
                                                       gboolean              threads);
 
+guint      letterbox_message_list_get_n_items        (LetterboxMessageList *self);
+gboolean   letterbox_message_list_get_all_selected   (LetterboxMessageList *self);
+void       letterbox_message_list_list_all_async     (LetterboxMessageList *self,
+                                                      GCancellable         *cancellable,
+                                                      GAsyncReadyCallback   callback,
+                                                      gpointer              user_data);
+GArray    *letterbox_message_list_list_all_finish    (LetterboxMessageList *self,
+                                                      GAsyncResult         *result,
+                                                      GError              **error);
+
 G_END_DECLS

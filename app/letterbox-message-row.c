@@ -102,16 +102,43 @@ letterbox_message_row_class_init (LetterboxMessageRowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, star_clicked_cb);
 }
 
+/* GTK 4.8 binds a GtkListView row before it puts the row in the list's item widget:
+ * name that item (see set_accessible_label()) once it holds the row. */
+static void
+parent_changed_cb (LetterboxMessageRow *self,
+                   GParamSpec          *pspec,
+                   gpointer             user_data)
+{
+  if (self->item != NULL && gtk_widget_get_parent (GTK_WIDGET (self)) != NULL)
+    letterbox_message_row_set_message (self, letterbox_message_item_get_summary (self->item));
+}
+
 static void
 letterbox_message_row_init (LetterboxMessageRow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect (self, "notify::parent", G_CALLBACK (parent_changed_cb), NULL);
 }
 
 GtkWidget *
 letterbox_message_row_new (void)
 {
   return g_object_new (LETTERBOX_TYPE_MESSAGE_ROW, NULL);
+}
+
+/* The row's name for screen readers, also on the list's item that holds it: that item
+ * (GtkListView's row, which GTK 4.8 lets no one name otherwise) is what takes the focus
+ * and what a screen reader reads. */
+static void
+set_accessible_label (LetterboxMessageRow *self,
+                      const char          *label)
+{
+  GtkWidget *parent = gtk_widget_get_parent (GTK_WIDGET (self));
+
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+  if (parent != NULL)
+    gtk_accessible_update_property (GTK_ACCESSIBLE (parent), GTK_ACCESSIBLE_PROPERTY_LABEL, label,
+                                    -1);
 }
 
 static void
@@ -126,9 +153,7 @@ show_placeholder (LetterboxMessageRow *self)
   gtk_widget_set_visible (GTK_WIDGET (self->attachment_icon), FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->star_button), FALSE);
   gtk_widget_remove_css_class (GTK_WIDGET (self), "unread");
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Loading message"),
-                                  -1);
+  set_accessible_label (self, _("Loading message"));
 }
 
 /**
@@ -219,9 +244,7 @@ letterbox_message_row_set_message (LetterboxMessageRow *self,
     g_string_append_printf (accessible, ngettext (", %u message in the conversation",
                                                   ", %u messages in the conversation", count),
                             count);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, accessible->str,
-                                  -1);
+  set_accessible_label (self, accessible->str);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include "lb-account.h"
 #include "lb-secret.h"
 #include "letterbox-account-assistant.h"
+#include "letterbox-combo-row-factory.h"
 #include "letterbox-preferences.h"
 
 /*
@@ -399,6 +400,17 @@ add_account_row (LetterboxPreferences *self,
                                 account->incoming->protocol == LB_ACCOUNT_PROTOCOL_POP3
                                 ? _("POP3") : _("IMAP"), account->incoming->host);
   adw_expander_row_set_subtitle (ADW_EXPANDER_ROW (expander), subtitle);
+  {
+    g_autofree char *name = NULL;
+
+    /* Translators: an account in Preferences, for screen readers: its name, then its
+     * address (or where its mail comes from). */
+    name = g_strdup_printf (_("%s, %s"),
+                            adw_preferences_row_get_title (ADW_PREFERENCES_ROW (expander)),
+                            subtitle);
+    gtk_accessible_update_property (GTK_ACCESSIBLE (expander), GTK_ACCESSIBLE_PROPERTY_LABEL, name,
+                                    -1);
+  }
   g_object_set_data_full (G_OBJECT (expander), "account", copy, (GDestroyNotify) lb_account_free);
 
   row = add_entry_row (ADW_EXPANDER_ROW (expander), FALSE, _("Account _Name"),
@@ -612,6 +624,11 @@ letterbox_preferences_init (LetterboxPreferences *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->cancellable = g_cancellable_new ();
+  {
+    g_autoptr(GtkListItemFactory) factory = letterbox_combo_row_factory_new ();
+
+    adw_combo_row_set_factory (self->mark_read_row, factory);
+  }
   self->account_rows = g_ptr_array_new ();
   self->settings = g_settings_new (APP_ID);
 

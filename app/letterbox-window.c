@@ -241,11 +241,36 @@ show_toast (LetterboxWindow *self,
   add_toast (self, toast);
 }
 
+/*
+ * A change to send, kept small so that a bulk action on 100 000 messages costs a few
+ * megabytes; the D-Bus arguments are built one batch at a time, just before it is sent.
+ */
 typedef struct
 {
-  LetterboxWindow *self;       /* a reference while the call runs, then none */
-  GVariant *undo;              /* a(sa{sv}), or NULL */
+  gint64 message;
+  gint64 folder;               /* 'm': the destination */
+  char op;                     /* 'f' flags, 'm' move, 'd' delete */
+  guint8 add;                  /* 'f': LbMessageFlags to set and to clear */
+  guint8 remove;
+} Change;
+
+/* ApplyChanges calls carry at most this many changes each: the writer applies a call's
+ * changes one after another (a commit each), so a call of this size returns within
+ * seconds and the next one follows; the D-Bus message stays far under its limit (about
+ * 100 bytes a change). */
+#define BATCH_SIZE 500
+/* Progress shows once a bulk change has taken this long. */
+#define PROGRESS_DELAY_US G_USEC_PER_SEC
+
+typedef struct
+{
+  LetterboxWindow *self;       /* a reference while the calls run, then none */
+  GArray *changes;             /* Change */
+  guint next;                  /* the first change not sent yet */
+  GArray *undo;                /* Change, or NULL */
   char *title;                 /* what the toast says when it worked, or NULL */
+  gint64 started;
+  AdwToast *progress;          /* (weak) shown after PROGRESS_DELAY_US */
 } Apply;
 
 static void
@@ -254,25 +279,103 @@ apply_free (gpointer data,
 {
   Apply *apply = data;
 
-  g_clear_pointer (&apply->undo, g_variant_unref);
+  g_clear_pointer (&apply->changes, g_array_unref);
+  g_clear_pointer (&apply->undo, g_array_unref);
+  g_clear_weak_pointer (&apply->progress);
   g_free (apply->title);
   g_free (apply);
 }
 
-static void apply_changes (LetterboxWindow *self,
-                           GVariant        *changes,
-                           GVariant        *undo,
-                           const char      *title);
+static void apply_start (LetterboxWindow *self,
+                         GArray          *changes,
+                         GArray          *undo,
+                         const char      *title);
 
 static void
 undo_clicked_cb (AdwToast *toast,
                  Apply    *apply)
 {
-  g_autoptr(GVariant) undo = g_steal_pointer (&apply->undo);
+  g_autoptr(GArray) undo = g_steal_pointer (&apply->undo);
 
   g_debug ("Undo: %s", undo != NULL ? "sending the inverse changes" : "done already");
   if (undo != NULL)
-    apply_changes (apply->self, undo, NULL, NULL);
+    apply_start (apply->self, g_steal_pointer (&undo), NULL, NULL);
+}
+
+static void
+flag_names (GStrvBuilder   *names,
+            LbMessageFlags  flags)
+{
+  if (flags & LB_MESSAGE_FLAG_SEEN)
+    g_strv_builder_add (names, "\\Seen");
+  if (flags & LB_MESSAGE_FLAG_FLAGGED)
+    g_strv_builder_add (names, "\\Flagged");
+}
+
+/* ApplyChanges' a(sa{sv}) for @n changes from @first. */
+static GVariant *
+changes_variant (GArray *changes,
+                 guint   first,
+                 guint   n)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sa{sv})"));
+  for (guint i = first; i < first + n; i++)
+    {
+      const Change *change = &g_array_index (changes, Change, i);
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "message", "x", change->message);
+      if (change->op == 'f')
+        {
+          g_autoptr(GStrvBuilder) add = g_strv_builder_new ();
+          g_autoptr(GStrvBuilder) remove = g_strv_builder_new ();
+          g_auto(GStrv) add_names = NULL;
+          g_auto(GStrv) remove_names = NULL;
+
+          flag_names (add, change->add);
+          flag_names (remove, change->remove);
+          add_names = g_strv_builder_end (add);
+          remove_names = g_strv_builder_end (remove);
+          g_variant_dict_insert_value (&dict, "add", g_variant_new_strv ((const char * const *) add_names, -1));
+          g_variant_dict_insert_value (&dict, "remove",
+                                       g_variant_new_strv ((const char * const *) remove_names, -1));
+        }
+      else if (change->op == 'm')
+        g_variant_dict_insert (&dict, "folder", "x", change->folder);
+      g_variant_builder_add (&builder, "(s@a{sv})",
+                             change->op == 'f' ? "flags" : change->op == 'm' ? "move" : "delete",
+                             g_variant_dict_end (&dict));
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static void apply_send_next (Apply *apply);
+
+static void
+apply_progress (Apply *apply)
+{
+  LetterboxWindow *self = apply->self;
+  g_autofree char *title = NULL;
+
+  if (g_get_monotonic_time () - apply->started < PROGRESS_DELAY_US)
+    return;
+  /* Translators: progress of a change to many messages: "1500 of 100000 messages changed". */
+  title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u of %u message changed…",
+                                        "%u of %u messages changed…", apply->changes->len),
+                           apply->next, apply->changes->len);
+  if (apply->progress != NULL)
+    {
+      adw_toast_set_title (apply->progress, title);
+      return;
+    }
+  apply->progress = adw_toast_new (title);
+  g_object_add_weak_pointer (G_OBJECT (apply->progress), (gpointer *) &apply->progress);
+  adw_toast_set_timeout (apply->progress, 0);
+  adw_toast_set_priority (apply->progress, ADW_TOAST_PRIORITY_HIGH);
+  add_toast (self, apply->progress);
 }
 
 static void
@@ -281,13 +384,13 @@ apply_done_cb (GObject      *object,
                gpointer      user_data)
 {
   Apply *apply = user_data;
-  g_autoptr(LetterboxWindow) self = apply->self;
+  g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *markup = NULL;
-  AdwToast *toast;
 
-  if (!lb_bus_backend1_call_apply_changes_finish (LB_BUS_BACKEND1 (object), result, &error))
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
     {
+      g_autoptr(LetterboxWindow) self = apply->self;
       g_autofree char *title = NULL;
 
       g_dbus_error_strip_remote_error (error);
@@ -298,7 +401,45 @@ apply_done_cb (GObject      *object,
       apply_free (apply, NULL);
       return;
     }
+  apply_send_next (apply);
+}
 
+/* Sends the next batch, or when all are sent says so (with the Undo button). */
+static void
+apply_send_next (Apply *apply)
+{
+  LbBusBackend1 *backend = get_backend (apply->self);
+  g_autoptr(LetterboxWindow) self = NULL;
+  g_autofree char *markup = NULL;
+  AdwToast *toast;
+  guint n;
+
+  if (apply->next < apply->changes->len)
+    {
+      if (backend == NULL)
+        {
+          self = apply->self;
+          show_toast (self, _("The change was not made: the background service cannot be reached"));
+          apply_free (apply, NULL);
+          return;
+        }
+      if (apply->next > 0)
+        apply_progress (apply);
+      n = MIN (BATCH_SIZE, apply->changes->len - apply->next);
+      /* The proxy's default timeout (25 s) is for one quick call: a batch may take longer
+       * on a slow disk. */
+      g_dbus_proxy_call (G_DBUS_PROXY (backend), "ApplyChanges",
+                         g_variant_new ("(@a(sa{sv}))",
+                                        changes_variant (apply->changes, apply->next, n)),
+                         G_DBUS_CALL_FLAGS_NONE, 300 * 1000, NULL, apply_done_cb, apply);
+      apply->next += n;
+      return;
+    }
+
+  self = apply->self;
+  /* The progress goes (add_toast() replaces it when it is the last toast). */
+  if (apply->progress != NULL && (apply->title == NULL || apply->progress != self->toast))
+    adw_toast_dismiss (apply->progress);
   if (apply->title == NULL)
     {
       apply_free (apply, NULL);
@@ -307,7 +448,10 @@ apply_done_cb (GObject      *object,
 
   markup = g_markup_escape_text (apply->title, -1);
   toast = adw_toast_new (markup);
-  adw_toast_set_timeout (toast, 8);
+  /* The Undo of a change to more messages than a batch (after "select all") stays until
+   * the next toast or the user closes it: such a change is seen through before it is
+   * undone. */
+  adw_toast_set_timeout (toast, apply->changes->len > BATCH_SIZE ? 0 : 8);
   if (apply->undo != NULL)
     {
       adw_toast_set_button_label (toast, _("_Undo"));
@@ -320,135 +464,148 @@ apply_done_cb (GObject      *object,
   add_toast (self, toast);
 }
 
-/* Sends @changes (a(sa{sv}), floating or not); when it worked and @title is not %NULL,
- * says @title in a toast, with an Undo button that sends @undo. */
+/* Sends @changes (Change, taken) in batches; when all worked and @title is not %NULL,
+ * says @title in a toast, with an Undo button that sends @undo (taken, may be %NULL). A
+ * change taking over a second shows its progress meanwhile. */
 static void
-apply_changes (LetterboxWindow *self,
-               GVariant        *changes,
-               GVariant        *undo,
-               const char      *title)
+apply_start (LetterboxWindow *self,
+             GArray          *changes,
+             GArray          *undo,
+             const char      *title)
 {
-  LbBusBackend1 *backend = get_backend (self);
-  Apply *apply;
+  Apply *apply = g_new0 (Apply, 1);
 
-  g_variant_ref_sink (changes);
-  if (undo != NULL)
-    g_variant_ref_sink (undo);
-
-  if (backend == NULL)
-    {
-      show_toast (self, _("The change was not made: the background service cannot be reached"));
-      g_variant_unref (changes);
-      g_clear_pointer (&undo, g_variant_unref);
-      return;
-    }
-
-  apply = g_new0 (Apply, 1);
   apply->self = g_object_ref (self);
+  apply->changes = changes;
   apply->undo = undo;
   apply->title = g_strdup (title);
-  lb_bus_backend1_call_apply_changes (backend, changes, NULL, apply_done_cb, apply);
-  g_variant_unref (changes);
+  apply->started = g_get_monotonic_time ();
+  g_debug ("Applying %u changes", changes->len);
+  if (changes->len == 0)
+    {
+      g_clear_object (&apply->self);
+      apply_free (apply, NULL);
+      return;
+    }
+  apply_send_next (apply);
+}
+
+static GArray *
+changes_new (void)
+{
+  return g_array_new (FALSE, FALSE, sizeof (Change));
 }
 
 static void
-add_flags (GVariantBuilder *changes,
-           gint64           message_id,
-           const char      *add,
-           const char      *remove)
+add_flags (GArray         *changes,
+           gint64          message_id,
+           LbMessageFlags  add,
+           LbMessageFlags  remove)
 {
-  const char *none[] = { NULL };
-  const char *add_list[] = { add, NULL };
-  const char *remove_list[] = { remove, NULL };
-  GVariantDict dict;
+  Change change = { .message = message_id, .op = 'f', .add = add, .remove = remove };
 
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "message", "x", message_id);
-  g_variant_dict_insert_value (&dict, "add", g_variant_new_strv (add != NULL ? add_list : none, -1));
-  g_variant_dict_insert_value (&dict, "remove",
-                               g_variant_new_strv (remove != NULL ? remove_list : none, -1));
-  g_variant_builder_add (changes, "(s@a{sv})", "flags", g_variant_dict_end (&dict));
+  g_array_append_val (changes, change);
 }
 
 static void
-add_move (GVariantBuilder *changes,
-          gint64           message_id,
-          gint64           folder_id)
+add_move (GArray *changes,
+          gint64  message_id,
+          gint64  folder_id)
 {
-  GVariantDict dict;
+  Change change = { .message = message_id, .op = 'm', .folder = folder_id };
 
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "message", "x", message_id);
-  g_variant_dict_insert (&dict, "folder", "x", folder_id);
-  g_variant_builder_add (changes, "(s@a{sv})", "move", g_variant_dict_end (&dict));
+  g_array_append_val (changes, change);
 }
 
 static void
-add_delete (GVariantBuilder *changes,
-            gint64           message_id)
+add_delete (GArray *changes,
+            gint64  message_id)
 {
-  GVariantDict dict;
+  Change change = { .message = message_id, .op = 'd' };
 
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "message", "x", message_id);
-  g_variant_builder_add (changes, "(s@a{sv})", "delete", g_variant_dict_end (&dict));
+  g_array_append_val (changes, change);
 }
 
 static const char *
-message_account (LetterboxWindow  *self,
-                 LbMessageSummary *message)
+folder_account (LetterboxWindow *self,
+                gint64           folder_id)
 {
-  LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar,
-                                                    lb_message_summary_get_folder_id (message));
+  LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar, folder_id);
 
   return folder != NULL ? lb_folder_get_account_id (folder) : NULL;
 }
 
-/* Where archiving puts @message, or 0 when it cannot be archived (no archive folder, or
- * it is there already). */
+/* Where archiving a message of @folder_id puts it, or 0 when it cannot be archived (no
+ * archive folder, or it is there already). */
 static gint64
-archive_target (LetterboxWindow  *self,
-                LbMessageSummary *message)
+archive_target (LetterboxWindow *self,
+                gint64           folder_id)
 {
-  const char *account = message_account (self, message);
+  const char *account = folder_account (self, folder_id);
   LbFolder *archive = account != NULL ? letterbox_sidebar_find_archive (self->sidebar, account)
                                       : NULL;
 
-  if (archive == NULL || lb_folder_get_id (archive) == lb_message_summary_get_folder_id (message))
+  if (archive == NULL || lb_folder_get_id (archive) == folder_id)
     return 0;
   return lb_folder_get_id (archive);
 }
 
-/* The Trash that deleting @message moves it to, or 0 when deleting removes it for good
- * (it is in the Trash already, or the account has none). */
-static gint64
-trash_target (LetterboxWindow  *self,
-              LbMessageSummary *message)
+/* Whether the account of @folder_id has an archive folder (\Archive, else "All Mail"). */
+static gboolean
+has_archive (LetterboxWindow *self,
+             gint64           folder_id)
 {
-  const char *account = message_account (self, message);
+  const char *account = folder_account (self, folder_id);
+
+  return account != NULL && letterbox_sidebar_find_archive (self->sidebar, account) != NULL;
+}
+
+/* The Trash that deleting a message of @folder_id moves it to, or 0 when deleting removes
+ * it for good (it is in the Trash already, or the account has none). */
+static gint64
+trash_target (LetterboxWindow *self,
+              gint64           folder_id)
+{
+  const char *account = folder_account (self, folder_id);
   LbFolder *trash = account != NULL ? letterbox_sidebar_find_role (self->sidebar, account,
                                                                    LB_FOLDER_ROLE_TRASH)
                                     : NULL;
 
-  if (trash == NULL || lb_folder_get_id (trash) == lb_message_summary_get_folder_id (message))
+  if (trash == NULL || lb_folder_get_id (trash) == folder_id)
     return 0;
   return lb_folder_get_id (trash);
+}
+
+/* After "select all" in a list longer than its loaded rows, actions go to every message
+ * of the folder (or search) shown, read from the store first. */
+static gboolean
+whole_list_selected (LetterboxWindow *self,
+                     GPtrArray       *selected)
+{
+  guint n = letterbox_message_list_get_n_items (self->message_list);
+
+  return letterbox_message_list_get_all_selected (self->message_list) &&
+         (n > selected->len || letterbox_message_list_get_threads (self->message_list));
 }
 
 static void
 update_actions (LetterboxWindow *self)
 {
   g_autoptr(GPtrArray) selected = list_get_selected (self);
-  gboolean any = selected->len > 0;
-  gboolean archivable = any;
-  gboolean unread = FALSE, read = FALSE;
+  gboolean whole = whole_list_selected (self, selected);
+  gboolean any = selected->len > 0 || whole;
+  gboolean archivable = whole;
+  gboolean unread = whole, read = whole;
 
   for (guint i = 0; i < selected->len; i++)
     {
       LbMessageSummary *message = g_ptr_array_index (selected, i);
+      gint64 folder_id = lb_message_summary_get_folder_id (message);
 
-      if (archive_target (self, message) == 0)
-        archivable = FALSE;
+      /* Archive stays on for an account without an archive folder: it says so. Off when
+       * all are in their archive already. */
+      if (archive_target (self, folder_id) != 0 || !has_archive (self, folder_id))
+        archivable = TRUE;
       if (lb_message_summary_get_flags (message) & LB_MESSAGE_FLAG_SEEN)
         read = TRUE;
       else
@@ -465,30 +622,263 @@ update_actions (LetterboxWindow *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->move_button), any);
 }
 
+/* What an action does to the selected messages. */
+typedef enum
+{
+  ACT_MARK_READ,
+  ACT_MARK_UNREAD,
+  ACT_STAR,
+  ACT_ARCHIVE,
+  ACT_TRASH,                   /* Delete: to the Trash, or for good after asking */
+  ACT_MOVE,
+} Act;
+
+static void act_on_refs (LetterboxWindow *self,
+                         Act              act,
+                         gint64           folder_id,
+                         GArray          *refs);
+
+typedef struct
+{
+  LetterboxWindow *self;
+  Act act;
+  gint64 folder_id;
+} Bulk;
+
+static void
+bulk_ids_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Bulk *bulk = user_data;
+  g_autoptr(LetterboxWindow) self = bulk->self;
+  g_autoptr(GArray) refs = NULL;
+  g_autoptr(GError) error = NULL;
+  Act act = bulk->act;
+  gint64 folder_id = bulk->folder_id;
+
+  g_free (bulk);
+  refs = letterbox_message_list_list_all_finish (LETTERBOX_MESSAGE_LIST (object), result, &error);
+  if (refs == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        show_toast (self, error->message);
+      return;
+    }
+  g_debug ("Select all: %u messages", refs->len);
+  act_on_refs (self, act, folder_id, refs);
+}
+
+/* Runs @act on the selection: the selected rows, or after "select all" every message of
+ * the list, loaded or not. */
+static void
+act_on_selection (LetterboxWindow *self,
+                  Act              act,
+                  gint64           folder_id)
+{
+  g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_autoptr(GArray) refs = NULL;
+
+  if (whole_list_selected (self, selected))
+    {
+      Bulk *bulk = g_new0 (Bulk, 1);
+
+      bulk->self = g_object_ref (self);
+      bulk->act = act;
+      bulk->folder_id = folder_id;
+      letterbox_message_list_list_all_async (self->message_list, self->cancellable,
+                                             bulk_ids_cb, bulk);
+      return;
+    }
+
+  refs = g_array_sized_new (FALSE, FALSE, sizeof (LbMessageRef), selected->len);
+  for (guint i = 0; i < selected->len; i++)
+    {
+      LbMessageSummary *message = g_ptr_array_index (selected, i);
+      LbMessageRef ref = {
+        .id = lb_message_summary_get_id (message),
+        .folder_id = lb_message_summary_get_folder_id (message),
+        .flags = lb_message_summary_get_flags (message),
+      };
+
+      g_array_append_val (refs, ref);
+    }
+  act_on_refs (self, act, folder_id, refs);
+}
+
+static void
+delete_forever_response_cb (AdwMessageDialog *dialog,
+                            const char       *response,
+                            gpointer          user_data)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+  GArray *changes = user_data;
+
+  if (g_str_equal (response, "delete"))
+    apply_start (self, g_array_ref (changes), NULL, _("Deleted for good"));
+  g_array_unref (changes);
+}
+
+/* Asks before deleting @forever (Change) for good. */
+static void
+confirm_delete_forever (LetterboxWindow *self,
+                        GArray          *forever)
+{
+  AdwMessageDialog *dialog;
+  g_autofree char *body = NULL;
+
+  body = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                       "%u message will be deleted for good. This cannot be undone.",
+                                       "%u messages will be deleted for good. This cannot be undone.",
+                                       forever->len),
+                          forever->len);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                       _("Delete for Good?"), body));
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "delete", _("_Delete"), NULL);
+  adw_message_dialog_set_response_appearance (dialog, "delete", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect (dialog, "response", G_CALLBACK (delete_forever_response_cb), forever);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* Per folder, where archiving or deleting moves its messages (0: nowhere). */
+static gint64
+cached_target (LetterboxWindow *self,
+               GHashTable      *cache,
+               Act              act,
+               gint64           from)
+{
+  gpointer value;
+  gint64 to;
+
+  if (g_hash_table_lookup_extended (cache, &from, NULL, &value))
+    return *(gint64 *) value;
+  to = act == ACT_ARCHIVE ? archive_target (self, from) : trash_target (self, from);
+  g_hash_table_insert (cache, g_memdup2 (&from, sizeof from), g_memdup2 (&to, sizeof to));
+  return to;
+}
+
+static void
+act_on_refs (LetterboxWindow *self,
+             Act              act,
+             gint64           folder_id,
+             GArray          *refs)
+{
+  g_autoptr(GArray) changes = changes_new ();
+  g_autoptr(GArray) undo = NULL;
+  g_autoptr(GArray) forever = NULL;
+  g_autoptr(GHashTable) targets = NULL;
+  g_autofree char *title = NULL;
+  guint n;
+
+  switch (act)
+    {
+    case ACT_MARK_READ:
+    case ACT_MARK_UNREAD:
+      for (guint i = 0; i < refs->len; i++)
+        {
+          const LbMessageRef *ref = &g_array_index (refs, LbMessageRef, i);
+          gboolean is_seen = (ref->flags & LB_MESSAGE_FLAG_SEEN) != 0;
+
+          if (is_seen != (act == ACT_MARK_READ))
+            add_flags (changes, ref->id, act == ACT_MARK_READ ? LB_MESSAGE_FLAG_SEEN : 0,
+                       act == ACT_MARK_READ ? 0 : LB_MESSAGE_FLAG_SEEN);
+        }
+      apply_start (self, g_steal_pointer (&changes), NULL, NULL);
+      return;
+
+    case ACT_STAR:
+      {
+        gboolean star = FALSE;
+
+        /* Stars them all unless all have one already: then it takes the stars away. */
+        for (guint i = 0; i < refs->len; i++)
+          if (!(g_array_index (refs, LbMessageRef, i).flags & LB_MESSAGE_FLAG_FLAGGED))
+            star = TRUE;
+        for (guint i = 0; i < refs->len; i++)
+          add_flags (changes, g_array_index (refs, LbMessageRef, i).id,
+                     star ? LB_MESSAGE_FLAG_FLAGGED : 0, star ? 0 : LB_MESSAGE_FLAG_FLAGGED);
+        apply_start (self, g_steal_pointer (&changes), NULL, NULL);
+        return;
+      }
+
+    case ACT_ARCHIVE:
+    case ACT_TRASH:
+    case ACT_MOVE:
+    default:
+      break;
+    }
+
+  /* Moves, with an undo that moves each back where it was. */
+  undo = changes_new ();
+  forever = changes_new ();
+  targets = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  for (guint i = 0; i < refs->len; i++)
+    {
+      const LbMessageRef *ref = &g_array_index (refs, LbMessageRef, i);
+      gint64 to = act == ACT_MOVE ? folder_id : cached_target (self, targets, act, ref->folder_id);
+
+      if (to == 0 && act == ACT_TRASH)
+        add_delete (forever, ref->id);
+      if (to == 0 || to == ref->folder_id)
+        continue;
+      add_move (changes, ref->id, to);
+      add_move (undo, ref->id, ref->folder_id);
+      /* Moved away before the mark-read delay: it was not read here. */
+      if (self->mark_read_id != 0 && self->mark_read_message == ref->id)
+        g_clear_handle_id (&self->mark_read_id, g_source_remove);
+    }
+
+  n = changes->len;
+  for (guint i = 0; act == ACT_ARCHIVE && i < refs->len; i++)
+    if (!has_archive (self, g_array_index (refs, LbMessageRef, i).folder_id))
+      {
+        /* No \Archive nor "All Mail" folder in the account: its messages stay. */
+        show_toast (self, n == 0 ? _("Not archived: the account has no archive folder")
+                                 : _("Some messages were not archived: their account has no archive folder"));
+        break;
+      }
+  if (n > 0)
+    {
+      switch (act)
+        {
+        case ACT_ARCHIVE:
+          title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message archived",
+                                                "%u messages archived", n), n);
+          break;
+        case ACT_TRASH:
+          title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to Trash",
+                                                "%u messages moved to Trash", n), n);
+          break;
+        case ACT_MOVE:
+        case ACT_MARK_READ:
+        case ACT_MARK_UNREAD:
+        case ACT_STAR:
+        default:
+          {
+            LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar, folder_id);
+            g_autofree char *name = folder != NULL ? letterbox_folder_dup_display_name (folder)
+                                                   : g_strdup ("?");
+
+            /* Translators: "3 messages moved to Projects". */
+            title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to %s",
+                                                  "%u messages moved to %s", n), n, name);
+          }
+        }
+      apply_start (self, g_steal_pointer (&changes), g_steal_pointer (&undo), title);
+    }
+  if (forever->len > 0)
+    confirm_delete_forever (self, g_steal_pointer (&forever));
+}
+
 static void
 mark_action (GtkWidget  *widget,
              const char *action_name,
              GVariant   *parameter)
 {
-  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
-  g_autoptr(GPtrArray) selected = list_get_selected (self);
-  gboolean seen = g_str_equal (action_name, "win.mark-read");
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
-  guint n = 0;
-
-  for (guint i = 0; i < selected->len; i++)
-    {
-      LbMessageSummary *message = g_ptr_array_index (selected, i);
-      gboolean is_seen = (lb_message_summary_get_flags (message) & LB_MESSAGE_FLAG_SEEN) != 0;
-
-      if (is_seen == seen)
-        continue;
-      add_flags (&changes, lb_message_summary_get_id (message), seen ? "\\Seen" : NULL,
-                 seen ? NULL : "\\Seen");
-      n++;
-    }
-  if (n > 0)
-    apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+  act_on_selection (LETTERBOX_WINDOW (widget),
+                    g_str_equal (action_name, "win.mark-read") ? ACT_MARK_READ : ACT_MARK_UNREAD, 0);
 }
 
 static void
@@ -496,21 +886,7 @@ star_selected_action (GtkWidget  *widget,
                       const char *action_name,
                       GVariant   *parameter)
 {
-  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
-  g_autoptr(GPtrArray) selected = list_get_selected (self);
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
-  gboolean star = FALSE;
-
-  /* Stars them all unless all have one already: then it takes the stars away. */
-  for (guint i = 0; i < selected->len; i++)
-    if (!(lb_message_summary_get_flags (g_ptr_array_index (selected, i)) & LB_MESSAGE_FLAG_FLAGGED))
-      star = TRUE;
-
-  for (guint i = 0; i < selected->len; i++)
-    add_flags (&changes, lb_message_summary_get_id (g_ptr_array_index (selected, i)),
-               star ? "\\Flagged" : NULL, star ? NULL : "\\Flagged");
-  if (selected->len > 0)
-    apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+  act_on_selection (LETTERBOX_WINDOW (widget), ACT_STAR, 0);
 }
 
 static void
@@ -536,7 +912,7 @@ star_lookup_cb (GObject      *object,
   g_autoptr(LetterboxWindow) self = user_data;
   g_autoptr(LbStoreMessage) message = NULL;
   g_autoptr(GError) error = NULL;
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autoptr(GArray) changes = changes_new ();
   gint64 id = *(gint64 *) g_task_get_task_data (G_TASK (result));
   gboolean star;
 
@@ -548,8 +924,8 @@ star_lookup_cb (GObject      *object,
     }
 
   star = !(message->flags & LB_MESSAGE_FLAG_FLAGGED);
-  add_flags (&changes, id, star ? "\\Flagged" : NULL, star ? NULL : "\\Flagged");
-  apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+  add_flags (changes, id, star ? LB_MESSAGE_FLAG_FLAGGED : 0, star ? 0 : LB_MESSAGE_FLAG_FLAGGED);
+  apply_start (self, g_steal_pointer (&changes), NULL, NULL);
 }
 
 /* win.star(x): turns the star of one message on or off (its row's star button). The
@@ -573,90 +949,12 @@ star_action (GtkWidget  *widget,
   g_task_run_in_thread (task, get_message_thread);
 }
 
-/* Moves the selection to @folder_id (or, with 0, to each message's archive or Trash as
- * @kind says), with an undo that moves each back where it was. */
-typedef enum
-{
-  MOVE_TO_FOLDER,
-  MOVE_TO_ARCHIVE,
-  MOVE_TO_TRASH,
-} MoveKind;
-
-static void
-move_selection (LetterboxWindow *self,
-                MoveKind         kind,
-                gint64           folder_id)
-{
-  g_autoptr(GPtrArray) selected = list_get_selected (self);
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
-  g_auto(GVariantBuilder) undo = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
-  g_autofree char *title = NULL;
-  guint n = 0;
-
-  for (guint i = 0; i < selected->len; i++)
-    {
-      LbMessageSummary *message = g_ptr_array_index (selected, i);
-      gint64 from = lb_message_summary_get_folder_id (message);
-      gint64 to = kind == MOVE_TO_ARCHIVE ? archive_target (self, message)
-                : kind == MOVE_TO_TRASH ? trash_target (self, message)
-                : folder_id;
-
-      if (to == 0 || to == from)
-        continue;
-      add_move (&changes, lb_message_summary_get_id (message), to);
-      add_move (&undo, lb_message_summary_get_id (message), from);
-      n++;
-      /* Moved away before the mark-read delay: it was not read here. */
-      if (self->mark_read_id != 0 && self->mark_read_message == lb_message_summary_get_id (message))
-        g_clear_handle_id (&self->mark_read_id, g_source_remove);
-    }
-  if (n == 0)
-    return;
-
-  switch (kind)
-    {
-    case MOVE_TO_ARCHIVE:
-      title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message archived",
-                                            "%u messages archived", n), n);
-      break;
-    case MOVE_TO_TRASH:
-      title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to Trash",
-                                            "%u messages moved to Trash", n), n);
-      break;
-    case MOVE_TO_FOLDER:
-    default:
-      {
-        LbFolder *folder = letterbox_sidebar_find_folder (self->sidebar, folder_id);
-        g_autofree char *name = folder != NULL ? letterbox_folder_dup_display_name (folder)
-                                               : g_strdup ("?");
-
-        /* Translators: "3 messages moved to Projects". */
-        title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to %s",
-                                              "%u messages moved to %s", n), n, name);
-      }
-    }
-  apply_changes (self, g_variant_builder_end (&changes), g_variant_builder_end (&undo), title);
-}
-
 static void
 archive_action (GtkWidget  *widget,
                 const char *action_name,
                 GVariant   *parameter)
 {
-  move_selection (LETTERBOX_WINDOW (widget), MOVE_TO_ARCHIVE, 0);
-}
-
-static void
-delete_forever_response_cb (AdwMessageDialog *dialog,
-                            const char       *response,
-                            gpointer          user_data)
-{
-  LetterboxWindow *self = LETTERBOX_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
-  GVariant *changes = user_data;
-
-  if (g_str_equal (response, "delete"))
-    apply_changes (self, changes, NULL, _("Deleted for good"));
-  g_variant_unref (changes);
+  act_on_selection (LETTERBOX_WINDOW (widget), ACT_ARCHIVE, 0);
 }
 
 /* Delete: to the account's Trash (with undo); messages in the Trash already, or of an
@@ -666,42 +964,7 @@ delete_action (GtkWidget  *widget,
                const char *action_name,
                GVariant   *parameter)
 {
-  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
-  g_autoptr(GPtrArray) selected = list_get_selected (self);
-  g_auto(GVariantBuilder) forever = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
-  guint n_forever = 0;
-  AdwMessageDialog *dialog;
-  g_autofree char *body = NULL;
-
-  for (guint i = 0; i < selected->len; i++)
-    {
-      LbMessageSummary *message = g_ptr_array_index (selected, i);
-
-      if (trash_target (self, message) == 0)
-        {
-          add_delete (&forever, lb_message_summary_get_id (message));
-          n_forever++;
-        }
-    }
-
-  move_selection (self, MOVE_TO_TRASH, 0);
-  if (n_forever == 0)
-    return;
-
-  body = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                       "%u message will be deleted for good. This cannot be undone.",
-                                       "%u messages will be deleted for good. This cannot be undone.",
-                                       n_forever),
-                          n_forever);
-  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
-                                                       _("Delete for Good?"), body));
-  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "delete", _("_Delete"), NULL);
-  adw_message_dialog_set_response_appearance (dialog, "delete", ADW_RESPONSE_DESTRUCTIVE);
-  adw_message_dialog_set_default_response (dialog, "cancel");
-  adw_message_dialog_set_close_response (dialog, "cancel");
-  g_signal_connect (dialog, "response", G_CALLBACK (delete_forever_response_cb),
-                    g_variant_ref_sink (g_variant_builder_end (&forever)));
-  gtk_window_present (GTK_WINDOW (dialog));
+  act_on_selection (LETTERBOX_WINDOW (widget), ACT_TRASH, 0);
 }
 
 static void
@@ -712,7 +975,7 @@ move_to_action (GtkWidget  *widget,
   LetterboxWindow *self = LETTERBOX_WINDOW (widget);
 
   gtk_popover_popdown (self->move_popover);
-  move_selection (self, MOVE_TO_FOLDER, g_variant_get_int64 (parameter));
+  act_on_selection (self, ACT_MOVE, g_variant_get_int64 (parameter));
 }
 
 static gboolean
@@ -810,12 +1073,19 @@ messages_dropped_cb (LetterboxWindow *self,
                      const char      *ids)
 {
   g_auto(GStrv) parts = g_strsplit (ids, ",", -1);
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autoptr(GArray) changes = changes_new ();
   g_autoptr(GPtrArray) selected = list_get_selected (self);
-  g_auto(GVariantBuilder) undo = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autoptr(GArray) undo = changes_new ();
   g_autofree char *name = letterbox_folder_dup_display_name (folder);
   g_autofree char *title = NULL;
-  guint n = 0, n_undo = 0;
+  guint n = 0;
+
+  /* Dragging the whole list after "select all" moves every message of it. */
+  if (whole_list_selected (self, selected))
+    {
+      act_on_selection (self, ACT_MOVE, lb_folder_get_id (folder));
+      return;
+    }
 
   for (guint i = 0; parts[i] != NULL; i++)
     {
@@ -823,23 +1093,21 @@ messages_dropped_cb (LetterboxWindow *self,
 
       if (!g_ascii_string_to_signed (g_strstrip (parts[i]), 10, 1, G_MAXINT64, &id, NULL))
         continue;
-      add_move (&changes, id, lb_folder_get_id (folder));
+      add_move (changes, id, lb_folder_get_id (folder));
       n++;
       /* The undo knows where a message was when the list still shows it. */
       for (guint j = 0; j < selected->len; j++)
         if (lb_message_summary_get_id (g_ptr_array_index (selected, j)) == id)
-          {
-            add_move (&undo, id, lb_message_summary_get_folder_id (g_ptr_array_index (selected, j)));
-            n_undo++;
-          }
+          add_move (undo, id, lb_message_summary_get_folder_id (g_ptr_array_index (selected, j)));
     }
   if (n == 0)
     return;
 
   title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u message moved to %s",
                                         "%u messages moved to %s", n), n, name);
-  apply_changes (self, g_variant_builder_end (&changes),
-                 n_undo == n ? g_variant_builder_end (&undo) : NULL, title);
+  if (undo->len != n)
+    g_clear_pointer (&undo, g_array_unref);
+  apply_start (self, g_steal_pointer (&changes), g_steal_pointer (&undo), title);
 }
 
 static void
@@ -914,12 +1182,12 @@ static gboolean
 mark_read_timeout_cb (gpointer user_data)
 {
   LetterboxWindow *self = user_data;
-  g_auto(GVariantBuilder) changes = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sa{sv})"));
+  g_autoptr(GArray) changes = changes_new ();
 
   self->mark_read_id = 0;
   g_debug ("Marking message %" G_GINT64_FORMAT " read", self->mark_read_message);
-  add_flags (&changes, self->mark_read_message, "\\Seen", NULL);
-  apply_changes (self, g_variant_builder_end (&changes), NULL, NULL);
+  add_flags (changes, self->mark_read_message, LB_MESSAGE_FLAG_SEEN, 0);
+  apply_start (self, g_steal_pointer (&changes), NULL, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -980,9 +1248,7 @@ triage_class_init (GtkWidgetClass *widget_class)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, 0, "win.move", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_a, GDK_CONTROL_MASK, "win.select-all", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_j, 0, "win.next-message", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Down, GDK_CONTROL_MASK, "win.next-message", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_k, 0, "win.previous-message", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Up, GDK_CONTROL_MASK, "win.previous-message", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "win.search", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_slash, 0, "win.search", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.escape", NULL);
@@ -991,6 +1257,21 @@ triage_class_init (GtkWidgetClass *widget_class)
 static void
 triage_init (LetterboxWindow *self)
 {
+  GtkEventController *shortcuts = gtk_shortcut_controller_new ();
+
+  /* Ctrl+Page Down/Up: caught before the focused message list, whose own binding for
+   * them moves its focus without selecting. */
+  gtk_event_controller_set_propagation_phase (shortcuts, GTK_PHASE_CAPTURE);
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Page_Down,
+                                                                                  GDK_CONTROL_MASK),
+                                                          gtk_named_action_new ("win.next-message")));
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Page_Up,
+                                                                                  GDK_CONTROL_MASK),
+                                                          gtk_named_action_new ("win.previous-message")));
+  gtk_widget_add_controller (GTK_WIDGET (self), shortcuts);
+
   g_object_bind_property (self->search_button, "active", self->search_bar, "search-mode-enabled",
                           G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
   gtk_search_bar_connect_entry (self->search_bar, GTK_EDITABLE (self->search_entry));
@@ -1049,6 +1330,54 @@ letterbox_window_dispose (GObject *object)
   G_OBJECT_CLASS (letterbox_window_parent_class)->dispose (object);
 }
 
+/* F6 and Shift+F6 go round the panes (sidebar, message list, reading pane), so that a
+ * keyboard reaches each without a walk through every control of the one before it. A
+ * pane with nothing to focus (an empty reading pane) is passed over. */
+static void
+cycle_pane_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  LetterboxWindow *self = LETTERBOX_WINDOW (widget);
+  GtkWidget *panes[] = {
+    GTK_WIDGET (self->sidebar), GTK_WIDGET (self->message_list), GTK_WIDGET (self->message_view),
+  };
+  const int n_panes = G_N_ELEMENTS (panes);
+  int step = g_variant_get_int32 (parameter) < 0 ? n_panes - 1 : 1;
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+  int current = step == 1 ? n_panes - 1 : 0;
+
+  for (int i = 0; i < n_panes; i++)
+    if (focus != NULL && (focus == panes[i] || gtk_widget_is_ancestor (focus, panes[i])))
+      current = i;
+  for (int i = 1; i <= n_panes; i++)
+    {
+      GtkWidget *pane = panes[(current + i * step) % n_panes];
+
+      if (gtk_widget_get_mapped (pane) && gtk_widget_child_focus (pane, GTK_DIR_TAB_FORWARD))
+        return;
+    }
+}
+
+/* The shortcuts window, made when asked for and destroyed when closed. Not
+ * GtkApplication's help overlay (made with each window, hidden and never realized): GTK
+ * 4.8's AT-SPI root answers a GetChildAtIndex past the shown windows, which a screen
+ * reader sends when a dialog closes under it, with the last toplevel in its list, and
+ * aborts (a NULL object path) when that window's accessible was never realized. So no
+ * hidden window stays in the list (the resource is not at gtk/help-overlay.ui for that). */
+static void
+show_help_overlay_action (GtkWidget  *widget,
+                          const char *action_name,
+                          GVariant   *parameter)
+{
+  g_autoptr(GtkBuilder) builder =
+    gtk_builder_new_from_resource ("/org/letterbox/Letterbox/letterbox-shortcuts.ui");
+  GtkWindow *shortcuts = GTK_WINDOW (gtk_builder_get_object (builder, "help_overlay"));
+
+  gtk_window_set_transient_for (shortcuts, GTK_WINDOW (widget));
+  gtk_window_present (shortcuts);
+}
+
 static void
 letterbox_window_class_init (LetterboxWindowClass *klass)
 {
@@ -1064,6 +1393,14 @@ letterbox_window_class_init (LetterboxWindowClass *klass)
   g_type_ensure (LETTERBOX_TYPE_STATUS_AREA);
   g_type_ensure (LETTERBOX_TYPE_STATUS_SPINNER);
   window_class->close_request = letterbox_window_close_request;
+  gtk_widget_class_install_action (widget_class, "win.show-help-overlay", NULL,
+                                   show_help_overlay_action);
+  gtk_widget_class_install_action (widget_class, "win.cycle-pane", "i", cycle_pane_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F6, 0, "win.cycle-pane", "i", 1);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F6, GDK_SHIFT_MASK, "win.cycle-pane",
+                                       "i", -1);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_question, GDK_CONTROL_MASK,
+                                       "win.show-help-overlay", NULL);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/letterbox/Letterbox/letterbox-window.ui");

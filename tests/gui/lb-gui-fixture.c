@@ -12,7 +12,9 @@
  * (tests/fixtures/mailservers.sh through lb_test_servers_start()), empties the users'
  * mailboxes, unless --no-seed is given creates alice's folders Projects and Projects/Letterbox
  * and saves a few known messages for her (see seeds[] below), and prints
- * one line of JSON on stdout:
+ * one line of JSON on stdout. With --archive-all-mail the servers have no \Archive
+ * mailbox: the seeded Archive becomes "Old Archive" (a plain folder), and a mailbox
+ * "All Mail" is \All when created (it is not, until a test does), as on Gmail-like servers:
  *
  *   {"dir": …, "ca_file": …, "host": …, "imap_port": …, "imaps_port": …,
  *    "pop3_port": …, "pop3s_port": …, "smtp_port": …, "submission_port": …,
@@ -149,6 +151,73 @@ seed_messages (LbTestServers  *servers,
   return TRUE;
 }
 
+/* The greeting of the servers' IMAP port, for telling when a reload has taken effect. */
+typedef struct
+{
+  LbTestServers *servers;
+  const char *expected;
+} Greeting;
+
+static gboolean
+greeting_is (gpointer user_data)
+{
+  Greeting *g = user_data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GDataInputStream) input = NULL;
+  g_autofree char *line = NULL;
+
+  connection = g_socket_client_connect_to_host (client, g->servers->host, g->servers->imap_port,
+                                                NULL, NULL);
+  if (connection == NULL)
+    return FALSE;
+  input = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
+  line = g_data_input_stream_read_line (input, NULL, NULL, NULL);
+  return line != NULL && strstr (line, g->expected) != NULL;
+}
+
+/* No \Archive: the Archive mailbox's special use goes, "All Mail" is \All (not created),
+ * the seeded Archive is renamed so that no client guesses its role from its name. Dovecot
+ * reloads its configuration; the new greeting says when it serves with it. */
+static gboolean
+use_all_mail (LbTestServers  *servers,
+              GError        **error)
+{
+  static const char archive[] = "  mailbox Archive {\n"
+                                "    special_use = \\Archive\n"
+                                "    auto = subscribe\n"
+                                "  }\n";
+  static const char all_mail[] = "  mailbox \"All Mail\" {\n"
+                                 "    special_use = \\All\n"
+                                 "    auto = no\n"
+                                 "  }\n";
+  g_autofree char *path = g_build_filename (servers->dir, "dovecot", "dovecot.conf", NULL);
+  g_autofree char *conf = NULL;
+  g_autoptr(GString) edited = NULL;
+  Greeting greeting = { servers, "Letterbox fixture without Archive" };
+
+  if (!g_file_get_contents (path, &conf, NULL, error))
+    return FALSE;
+  if (strstr (conf, archive) == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no Archive mailbox in %s", path);
+      return FALSE;
+    }
+  edited = g_string_new (conf);
+  g_string_replace (edited, archive, all_mail, 1);
+  g_string_append_printf (edited, "login_greeting = %s\n", greeting.expected);
+  if (!g_file_set_contents (path, edited->str, edited->len, error) ||
+      !lb_test_servers_doveadm (servers, NULL, NULL, error, "reload", NULL))
+    return FALSE;
+  if (!lb_test_wait_until (greeting_is, &greeting, 20000))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Dovecot did not reload %s", path);
+      return FALSE;
+    }
+  return lb_test_servers_doveadm (servers, NULL, NULL, error, "mailbox", "rename", "-u",
+                                  "alice@example.test", "Archive", "Old Archive", NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -160,6 +229,7 @@ main (int   argc,
   const char *fixtures_dir = g_getenv ("LB_FIXTURES_DIR");
   const char *names[] = { "alice", "bob", "carol" };
   gboolean seed = TRUE;
+  gboolean all_mail = FALSE;
   LbTestServers *servers;
   char buffer[256];
 
@@ -167,9 +237,11 @@ main (int   argc,
     {
       if (strcmp (argv[i], "--no-seed") == 0)
         seed = FALSE;
+      else if (strcmp (argv[i], "--archive-all-mail") == 0)
+        all_mail = TRUE;
       else
         {
-          g_printerr ("usage: %s [--no-seed]\n", argv[0]);
+          g_printerr ("usage: %s [--no-seed] [--archive-all-mail]\n", argv[0]);
           return 2;
         }
     }
@@ -182,6 +254,13 @@ main (int   argc,
     }
 
   if (seed && !seed_messages (servers, seeded, &error))
+    {
+      g_printerr ("lb-gui-fixture: %s\n", error->message);
+      lb_test_servers_stop (servers);
+      return 1;
+    }
+
+  if (all_mail && !use_all_mail (servers, &error))
     {
       g_printerr ("lb-gui-fixture: %s\n", error->message);
       lb_test_servers_stop (servers);

@@ -237,6 +237,7 @@ _KEYS = {
     "Escape": 0xff1b, "Return": 0xff0d, "Delete": 0xffff, "Tab": 0xff09, "BackSpace": 0xff08,
     "Up": 0xff52, "Down": 0xff54, "Left": 0xff51, "Right": 0xff53, "Home": 0xff50, "End": 0xff57,
     "space": 0x20, "period": 0x2e, "comma": 0x2c, "question": 0x3f,
+    "F6": 0xffc3, "F10": 0xffc7, "Page_Up": 0xff55, "Page_Down": 0xff56,
 }
 
 
@@ -268,8 +269,11 @@ class Fixture:
     """Dovecot and Postfix from lb-gui-fixture (see tests/gui/lb-gui-fixture.c): the
     attributes of its JSON (imap_port, ca_file, host, users, seeded…) are in self.info."""
 
-    def __init__(self, seed=True):
-        args = [FIXTURE_PATH] + ([] if seed else ["--no-seed"])
+    def __init__(self, seed=True, archive_all_mail=False):
+        """archive_all_mail: no \\Archive mailbox; "All Mail" is \\All once created
+        (see lb-gui-fixture --archive-all-mail)."""
+        args = ([FIXTURE_PATH] + ([] if seed else ["--no-seed"])
+                + (["--archive-all-mail"] if archive_all_mail else []))
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
         line = self.proc.stdout.readline()
@@ -344,14 +348,16 @@ class Home:
         env.update(extra)
         return env
 
-    def write_account(self, account_id, fixture, address, protocol="imap", display_name=None):
+    def write_account(self, account_id, fixture, address, protocol="imap", display_name=None,
+                      trust_ca=True):
         """An account file as letterbox-ctl writes it, the password given by a command
-        (password-command, so that no keyring is needed)."""
+        (password-command, so that no keyring is needed). trust_ca=False leaves the
+        fixture's CA out: its servers' certificate is then not trusted."""
         port = fixture.imaps_port if protocol == "imap" else fixture.pop3s_port
         user = address
         text = ("[account]\n"
                 f"display-name={display_name or address}\n"
-                f"ca-file={fixture.ca_file}\n"
+                + (f"ca-file={fixture.ca_file}\n" if trust_ca else "") +
                 f"password-command=printf %s {fixture.password(address)}\n"
                 "\n[identity]\n"
                 f"address={address}\n"

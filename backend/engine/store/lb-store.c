@@ -1365,3 +1365,84 @@ lb_store_list_messages_finish (LbStore       *self,
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/**
+ * lb_store_list_message_ids:
+ * @folder_ids: (array length=n_folders) (nullable): the folders, when @query is %NULL
+ * @query: (nullable): a search (lb_store_search()'s language) instead of folders
+ *
+ * Every message a view lists (all its messages, not a page), with just what a bulk
+ * action needs: for "select all" in a folder of any size. One pass over the
+ * (folder, date, id) index or the search's ids; 100 000 messages cost 2.4 MB.
+ *
+ * Returns: (transfer full) (element-type LbMessageRef): the messages, newest first, or
+ *   %NULL with @error set (%LB_SEARCH_QUERY_ERROR for a query to correct)
+ */
+GArray *
+lb_store_list_message_ids (LbStore       *self,
+                           const gint64  *folder_ids,
+                           guint          n_folders,
+                           const char    *query,
+                           GError       **error)
+{
+  g_autoptr(GArray) refs = g_array_new (FALSE, FALSE, sizeof (LbMessageRef));
+  g_autoptr(LbSearchQuery) q = NULL;
+  g_autoptr(GString) sql = g_string_new ("SELECT id, folder_id, flags FROM messages ");
+  sqlite3_stmt *stmt = NULL;
+  int param = 1;
+  int rc;
+
+  g_return_val_if_fail (LB_IS_STORE (self), NULL);
+  g_return_val_if_fail (folder_ids != NULL || n_folders == 0, NULL);
+
+  if (query != NULL)
+    {
+      q = lb_search_query_parse (query, NULL, NULL, error);
+      if (q == NULL)
+        return NULL;
+      if (q->after != 0 && q->before != 0 && q->before <= q->after)
+        return g_steal_pointer (&refs);
+      g_string_append (sql, "WHERE id IN (");
+      append_search_ids (sql, q);
+      g_string_append (sql, ") ");
+    }
+  else
+    {
+      g_autofree char *params = NULL;
+
+      if (n_folders == 0)
+        return g_steal_pointer (&refs);
+      params = folder_params (n_folders);
+      g_string_append_printf (sql, "WHERE folder_id IN (%s) ", params);
+    }
+  g_string_append (sql, "ORDER BY date DESC, id DESC");
+
+  g_mutex_lock (&self->lock);
+  rc = sqlite3_prepare_v2 (self->db, sql->str, -1, &stmt, NULL);
+  if (q != NULL)
+    {
+      if (rc == SQLITE_OK && q->match != NULL)
+        rc = sqlite3_bind_text (stmt, param++, q->match, -1, SQLITE_STATIC);
+      if (rc == SQLITE_OK)
+        rc = bind_filters (stmt, &param, q);
+    }
+  else if (rc == SQLITE_OK)
+    rc = bind_folders (stmt, folder_ids, n_folders);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      LbMessageRef ref = {
+        .id = sqlite3_column_int64 (stmt, 0),
+        .folder_id = sqlite3_column_int64 (stmt, 1),
+        .flags = (LbMessageFlags) sqlite3_column_int (stmt, 2),
+      };
+
+      g_array_append_val (refs, ref);
+      rc = SQLITE_OK;
+    }
+  if (rc != SQLITE_DONE)
+    set_error_from_db (error, self->db, rc, self->index_path, _("read"));
+  sqlite3_finalize (stmt);
+  g_mutex_unlock (&self->lock);
+
+  return rc == SQLITE_DONE ? g_steal_pointer (&refs) : NULL;
+}

@@ -128,4 +128,18 @@ gboolean    lb_store_get_counts           (LbStore              *self,
                                            LbStoreCounts        *counts,
                                            GError              **error);
 
+/* One message as a bulk action needs it (lb_store_list_message_ids()). */
+typedef struct
+{
+  gint64 id;
+  gint64 folder_id;
+  LbMessageFlags flags;
+} LbMessageRef;
+
+GArray     *lb_store_list_message_ids     (LbStore              *self,
+                                           const gint64         *folder_ids,
+                                           guint                 n_folders,
+                                           const char           *query,
+                                           GError              **error);
+
 G_END_DECLS

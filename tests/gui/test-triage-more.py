@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# The triage paths test-triage.py leaves out, as a person uses them, against the real
+# Dovecot fixture with letterbox-backend on the test's bus: J and K (and Ctrl+Page
+# Down/Up) select and open the next and previous message; Ctrl+U takes \Seen away on the
+# server, and the open message is not marked read again; on an account without an
+# \Archive mailbox, A says so in a toast and the message stays, and once the server has an
+# "All Mail" (\All) mailbox, A archives there; Delete in the Trash asks first: Cancel
+# keeps the message, Delete expunges it on the server.
+# Run through run-gui-test.sh (Xvfb + private bus).
+import imaplib
+import ssl
+import sys
+import time
+
+import pyatspi
+
+import lbgui
+from lbgui import find, find_all, find_showing, named, showing, wait_for
+
+ALICE = "alice@example.test"
+
+
+def folder_row(frame, prefix, nth=0):
+    folders = find(frame, named("Folders", pyatspi.ROLE_LIST))
+    rows = [r for r in find_all(folders, lambda a: a is not None and a.getRole() == pyatspi.ROLE_LIST_ITEM
+                                and (a.name == prefix or (a.name or "").startswith(prefix + ", ")))
+            if showing(r)]
+    return rows[nth] if len(rows) > nth else None
+
+
+def message_row(frame, subject):
+    messages = find(frame, named("Messages"))
+    return find_showing(messages or frame, lambda a: a is not None and subject in (a.name or "")
+                        and a.getRole() in (pyatspi.ROLE_LIST_ITEM, pyatspi.ROLE_TABLE_ROW,
+                                            pyatspi.ROLE_TABLE_CELL, pyatspi.ROLE_LABEL))
+
+
+def shows(frame, word):
+    """Whether the reading pane shows a message with word in its text."""
+    return word in (lbgui.message_text(frame) or "")
+
+
+def stays(condition, seconds):
+    """Whether condition holds all along for seconds (for what must not happen)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def seen(fx, message_id):
+    return "\\Seen" in (fx.flags(ALICE, "INBOX", message_id) or [])
+
+
+def list_attributes(fx, pattern):
+    """The server's LIST answer for pattern, as alice sees it over IMAP."""
+    imap = imaplib.IMAP4_SSL(fx.host, fx.imaps_port, ssl_context=ssl.create_default_context(cafile=fx.ca_file))
+    try:
+        imap.login(ALICE, fx.password(ALICE))
+        status, lines = imap.list('""', f'"{pattern}"')
+        return " ".join(line.decode() for line in lines if line)
+    finally:
+        imap.logout()
+
+
+def dialog_with(app, title):
+    return next((w for w in lbgui.windows(app.atspi) if find(w, named(title, pyatspi.ROLE_LABEL))), None)
+
+
+def button(root, name):
+    """The push button showing name (the dialog's response buttons are named by their
+    label, which is a child of theirs)."""
+    found = find(root, lambda a: a is not None and a.name in (name, "_" + name)
+                 and a.getRole() in (pyatspi.ROLE_PUSH_BUTTON, pyatspi.ROLE_LABEL))
+    while found is not None and found.getRole() != pyatspi.ROLE_PUSH_BUTTON:
+        found = found.parent
+    return found
+
+
+def main():
+    tap = lbgui.Tap()
+    fx = home = backend = app = None
+    try:
+        fx = lbgui.Fixture(archive_all_mail=True)
+        home = lbgui.Home()
+        home.write_account("alice", fx, ALICE, display_name="Alice at Example")
+        backend = lbgui.Backend(home)
+        backend.sync()
+        app = lbgui.App(home)
+        frame = app.frame
+
+        inbox = wait_for(lambda: folder_row(frame, "Inbox", 1), 30, "the account's Inbox")
+        lbgui.click(inbox)
+        photos = wait_for(lambda: message_row(frame, "Photos from the trip"), 30, "the Inbox's messages")
+
+        # J/K, Ctrl+Page Down/Up: newest first, Photos (3 Jan), Lunch (2 Jan), Budget (1 Jan).
+        lbgui.click(photos)
+        wait_for(lambda: shows(frame, "lighthouse"), 30, "the first message open")
+        steps = (("j", "noodle", "J opens the next message"),
+                 ("j", "marmalade", "J again opens the one after"),
+                 ("j", "marmalade", "J on the last message stays there"),
+                 ("k", "noodle", "K opens the previous message"),
+                 ("ctrl+Page_Up", "lighthouse", "Ctrl+Page Up opens the previous message"),
+                 ("ctrl+Page_Down", "noodle", "Ctrl+Page Down opens the next message"))
+        for combo, word, name in steps:
+            lbgui.key(combo)
+            try:
+                ok = wait_for(lambda: shows(frame, word), 15, name)
+            except TimeoutError:
+                ok = False
+            tap.check(name, ok, repr((lbgui.message_text(frame) or "")[:60]))
+
+        # Ctrl+U on the open message, once it is read.
+        read = wait_for(lambda: seen(fx, "<gui-2@example.test>"), 30, "\\Seen on the server after the delay")
+        tap.check("the open message is \\Seen on the server after the mark-read delay", read)
+        lbgui.key("ctrl+u")
+        try:
+            unread = wait_for(lambda: not seen(fx, "<gui-2@example.test>"), 30, "\\Seen gone on the server")
+        except TimeoutError:
+            unread = False
+        tap.check("Ctrl+U takes \\Seen away on the server", unread)
+        # The store has it unread too (its row says so), and the message still open is not
+        # marked read again: it stays unread for longer than the mark-read delay (1 s).
+        row = wait_for(lambda: message_row(frame, "Lunch on Thursday")
+                       if (message_row(frame, "Lunch on Thursday").name or "").startswith("Unread") else None,
+                       30, "the row to say unread")
+        tap.check("the list shows it unread", row is not None)
+        tap.check("the message stays unread while open",
+                  stays(lambda: not seen(fx, "<gui-2@example.test>"), 3))
+
+        # Archive without an \Archive mailbox.
+        tap.check("the account has no archive folder in the sidebar",
+                  folder_row(frame, "Archive") is None and folder_row(frame, "All Mail") is None)
+        budget = message_row(frame, "Quarterly budget review")
+        lbgui.click(budget)
+        lbgui.key("a")
+        toast = wait_for(lambda: find_showing(frame, named("Not archived: the account has no archive folder",
+                                                           pyatspi.ROLE_LABEL)), 30, "the toast")
+        tap.check("A says in a toast that there is no archive folder", toast is not None)
+        tap.check("and the message stays in the Inbox, on the server and in the list",
+                  fx.mailboxes_of(ALICE, "<gui-1@example.test>") == ["INBOX"]
+                  and message_row(frame, "Quarterly budget review") is not None)
+
+        # With an "All Mail" (\All) mailbox, A archives there.
+        fx.doveadm("mailbox", "create", "-s", "-u", ALICE, "All Mail")
+        attributes = list_attributes(fx, "All Mail")
+        tap.check("the server lists All Mail as \\All, and no \\Archive",
+                  "\\All" in attributes and "\\Archive" not in list_attributes(fx, "*"), attributes)
+        # With a message in it, as on a real server (a sync that adds only a folder sends
+        # no StoreChanged today, so the sidebar would show it at the next change only).
+        fx.save(ALICE, "All Mail", "From: Bob <bob@example.test>\r\nTo: Alice <alice@example.test>\r\n"
+                "Subject: Kept forever\r\nMessage-ID: <all-1@example.test>\r\n"
+                "Date: Sat, 2 Dec 2023 08:00:00 +0000\r\n\r\nEverything is here.\r\n")
+        backend.sync()
+        wait_for(lambda: folder_row(frame, "All Mail"), 30, "All Mail in the sidebar")
+        lbgui.click(message_row(frame, "Quarterly budget review"))
+        lbgui.key("a")
+        try:
+            archived = wait_for(lambda: fx.mailboxes_of(ALICE, "<gui-1@example.test>") == ["All Mail"], 60,
+                                "the message in All Mail on the server")
+        except TimeoutError:
+            archived = False
+        tap.check("A archives to All Mail when there is no \\Archive", archived,
+                  repr(fx.mailboxes_of(ALICE, "<gui-1@example.test>")))
+
+        # Delete for good, from the Trash: Cancel keeps, Delete expunges.
+        lbgui.click(wait_for(lambda: message_row(frame, "Photos from the trip"), 30, "the message to delete"))
+        lbgui.key("Delete")
+        wait_for(lambda: fx.mailboxes_of(ALICE, "<gui-3@example.org>") == ["Trash"], 60, "the message in Trash")
+        lbgui.click(folder_row(frame, "Trash", 1))
+        in_trash = wait_for(lambda: message_row(frame, "Photos from the trip"), 30, "the Trash's message")
+        lbgui.click(in_trash)
+        lbgui.key("Delete")
+        dialog = wait_for(lambda: dialog_with(app, "Delete for Good?"), 30, "the confirmation")
+        tap.check("Delete in the Trash asks before deleting for good", dialog is not None)
+        lbgui.do_action(button(dialog, "Cancel"))
+        wait_for(lambda: dialog_with(app, "Delete for Good?") is None, 30, "the dialog to close")
+        tap.check("Cancel keeps the message, on the server and in the list",
+                  stays(lambda: fx.mailboxes_of(ALICE, "<gui-3@example.org>") == ["Trash"], 2)
+                  and message_row(frame, "Photos from the trip") is not None)
+        lbgui.click(message_row(frame, "Photos from the trip"))
+        lbgui.key("Delete")
+        dialog = wait_for(lambda: dialog_with(app, "Delete for Good?"), 30, "the confirmation again")
+        lbgui.do_action(button(dialog, "Delete"))
+        try:
+            gone = wait_for(lambda: fx.mailboxes_of(ALICE, "<gui-3@example.org>") == [], 60,
+                            "the message expunged on the server")
+        except TimeoutError:
+            gone = False
+        tap.check("Delete in the confirmation expunges it on the server", gone)
+        wait_for(lambda: message_row(frame, "Photos from the trip") is None, 30, "the row to go")
+        tap.check("and it leaves the list", True)
+
+        code = app.quit()
+        tap.check("the app quits cleanly", code == 0, f"exit {code}")
+    except Exception as e:
+        tap.check("the GUI test ran to the end", False, repr(e))
+        try:
+            tap.note("screen at the failure: " + lbgui.screenshot("/tmp/letterbox-triage-more-failure.png"))
+        except Exception:
+            pass
+    finally:
+        if app is not None:
+            app.kill()
+        if backend is not None:
+            backend.stop()
+        if fx is not None:
+            fx.stop()
+        if home is not None:
+            home.remove()
+    return tap.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
