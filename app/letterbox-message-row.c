@@ -9,26 +9,75 @@
 
 /* One message (or conversation) in the message list, recycled by the list view's
  * factory: bound to a LetterboxMessageItem, it follows the item's summary as the model
- * fills or updates it. Kept light (labels, an icon, one button) so that long lists scroll
- * smoothly. */
+ * fills or updates it.
+ *
+ * GTK 4.8's list view keeps about 200 rows bound around what is shown, and rebinds them
+ * all when the scrollbar jumps, so a row must cost next to nothing to bind: it draws
+ * its three lines of text itself (Pango layouts made when the row is first painted, so
+ * only rows on screen shape text) instead of holding a label per field, and its only
+ * child widget is the star button. Its height follows from the font, so binding never
+ * asks for a new size. */
+
+#define MARGIN_TOP 9
+#define MARGIN_BOTTOM 9
+#define MARGIN_START 12
+#define MARGIN_END 6
+#define LINE_SPACING 3
+#define ITEM_SPACING 6
+#define ICON_SIZE 12
+#define DIM_ALPHA 0.55
+
 struct _LetterboxMessageRow
 {
-  GtkBox parent_instance;
+  GtkWidget parent_instance;
 
   LetterboxMessageItem *item;
   gulong notify_id;
   gint64 message_id;
 
-  GtkLabel *sender_label;
-  GtkLabel *count_label;
-  GtkImage *attachment_icon;
-  GtkLabel *date_label;
-  GtkLabel *subject_label;
+  /* What is shown: set on bind, drawn on snapshot. */
+  char *sender;
+  char *subject;
+  char *preview;
+  char *date;
+  char count[16];
+  gboolean unread;
+  gboolean attachment;
+  int starred;                 /* -1 before the first message */
+
+  /* Made when painted, dropped when the text or the width changes. */
+  PangoLayout *sender_layout;
+  PangoLayout *subject_layout;
+  PangoLayout *preview_layout;
+  PangoLayout *date_layout;
+  PangoLayout *count_layout;
+  int layout_width;
+
+  /* From the font: the height of a line of body text and of caption text. */
+  int body_height;
+  int caption_height;
+
   GtkButton *star_button;
-  GtkLabel *preview_label;
 };
 
-G_DEFINE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, GTK_TYPE_BOX)
+G_DEFINE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, GTK_TYPE_WIDGET)
+
+/* The local time zone, looked up again after a minute (it may change while we run). */
+static GTimeZone *
+local_time_zone (void)
+{
+  static GTimeZone *zone;
+  static gint64 looked_up;
+  gint64 now = g_get_monotonic_time ();
+
+  if (zone == NULL || now - looked_up > 60 * G_USEC_PER_SEC)
+    {
+      g_clear_pointer (&zone, g_time_zone_unref);
+      zone = g_time_zone_new_local ();
+      looked_up = now;
+    }
+  return zone;
+}
 
 /**
  * letterbox_format_date:
@@ -41,13 +90,14 @@ char *
 letterbox_format_date (gint64   unix_time,
                        gboolean full)
 {
+  GTimeZone *zone = local_time_zone ();
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (unix_time);
   g_autoptr(GDateTime) date = NULL;
-  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) now = g_date_time_new_now (zone);
 
   if (utc == NULL)
     return g_strdup ("");
-  date = g_date_time_to_local (utc);
+  date = g_date_time_to_timezone (utc, zone);
 
   if (full)
     /* Translators: a message's full date in the reading pane; see g_date_time_format(). */
@@ -75,31 +125,350 @@ star_clicked_cb (LetterboxMessageRow *self)
     gtk_widget_activate_action (GTK_WIDGET (self), "win.star", "x", self->message_id);
 }
 
+/* Asked only when the pointer rests on the star: a tooltip set on every bind would make
+ * GTK look up the pointer each time. */
+static gboolean
+star_query_tooltip_cb (LetterboxMessageRow *self,
+                       int                  x,
+                       int                  y,
+                       gboolean             keyboard_mode,
+                       GtkTooltip          *tooltip)
+{
+  gtk_tooltip_set_text (tooltip, self->starred == 1 ? _("Unstar") : _("Star"));
+  return TRUE;
+}
+
+static void
+clear_layouts (LetterboxMessageRow *self)
+{
+  g_clear_object (&self->sender_layout);
+  g_clear_object (&self->subject_layout);
+  g_clear_object (&self->preview_layout);
+  g_clear_object (&self->date_layout);
+  g_clear_object (&self->count_layout);
+}
+
+/* The caption style (smaller, and with even digits for dates and counts). */
+static PangoAttrList *
+caption_attributes (gboolean numeric)
+{
+  PangoAttrList *attrs = pango_attr_list_new ();
+
+  pango_attr_list_insert (attrs, pango_attr_scale_new (PANGO_SCALE_SMALL));
+  if (numeric)
+    pango_attr_list_insert (attrs, pango_attr_font_features_new ("tnum=1"));
+  return attrs;
+}
+
+static PangoLayout *
+make_layout (LetterboxMessageRow *self,
+             const char          *text,
+             gboolean             bold,
+             gboolean             caption,
+             gboolean             numeric,
+             int                  width)
+{
+  PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+  PangoAttrList *attrs = caption ? caption_attributes (numeric) : pango_attr_list_new ();
+
+  if (bold)
+    pango_attr_list_insert (attrs, pango_attr_weight_new (PANGO_WEIGHT_BOLD));
+  pango_layout_set_attributes (layout, attrs);
+  pango_attr_list_unref (attrs);
+  pango_layout_set_single_paragraph_mode (layout, TRUE);
+  if (width >= 0)
+    {
+      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
+      pango_layout_set_width (layout, MAX (width, 1) * PANGO_SCALE);
+    }
+  return layout;
+}
+
+static int
+layout_width (PangoLayout *layout)
+{
+  int width;
+
+  pango_layout_get_pixel_size (layout, &width, NULL);
+  return width;
+}
+
+static void
+ensure_line_heights (LetterboxMessageRow *self)
+{
+  g_autoptr(PangoLayout) body = NULL;
+  g_autoptr(PangoLayout) caption = NULL;
+
+  if (self->body_height > 0)
+    return;
+  body = make_layout (self, "Ag", TRUE, FALSE, FALSE, -1);
+  caption = make_layout (self, "Ag", FALSE, TRUE, TRUE, -1);
+  pango_layout_get_pixel_size (body, NULL, &self->body_height);
+  pango_layout_get_pixel_size (caption, NULL, &self->caption_height);
+}
+
+static int
+star_height (LetterboxMessageRow *self)
+{
+  int height;
+
+  gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_VERTICAL, -1,
+                      NULL, &height, NULL, NULL);
+  return height;
+}
+
+static int
+star_width (LetterboxMessageRow *self)
+{
+  int width;
+
+  gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_HORIZONTAL, -1,
+                      NULL, &width, NULL, NULL);
+  return width;
+}
+
+/* Line 1: sender … [count] [attachment] date; line 2: subject … star; line 3: preview. */
+static int
+line1_height (LetterboxMessageRow *self)
+{
+  return MAX (MAX (self->body_height, self->caption_height), ICON_SIZE);
+}
+
+static int
+line2_height (LetterboxMessageRow *self)
+{
+  return MAX (self->body_height, star_height (self));
+}
+
+static void
+letterbox_message_row_measure (GtkWidget      *widget,
+                               GtkOrientation  orientation,
+                               int             for_size,
+                               int            *minimum,
+                               int            *natural,
+                               int            *minimum_baseline,
+                               int            *natural_baseline)
+{
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
+
+  ensure_line_heights (self);
+  if (orientation == GTK_ORIENTATION_VERTICAL)
+    *minimum = *natural = MARGIN_TOP + line1_height (self) + LINE_SPACING +
+                          line2_height (self) + LINE_SPACING + self->caption_height +
+                          MARGIN_BOTTOM;
+  else
+    {
+      /* Text is ellipsized: the row fits any width that leaves room for the star. */
+      *minimum = MARGIN_START + MARGIN_END + star_width (self) + 4 * self->body_height;
+      *natural = MAX (*minimum, 30 * self->body_height);
+    }
+}
+
+static void
+letterbox_message_row_size_allocate (GtkWidget *widget,
+                                     int        width,
+                                     int        height,
+                                     int        baseline)
+{
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
+  int star_w, star_h, x, y;
+
+  ensure_line_heights (self);
+  if (width != self->layout_width)
+    clear_layouts (self);
+  star_w = star_width (self);
+  star_h = star_height (self);
+  x = gtk_widget_get_direction (widget) == GTK_TEXT_DIR_RTL ? MARGIN_END
+                                                              : width - MARGIN_END - star_w;
+  y = MARGIN_TOP + line1_height (self) + LINE_SPACING + (line2_height (self) - star_h) / 2;
+  gtk_widget_size_allocate (GTK_WIDGET (self->star_button),
+                            &(GtkAllocation) { x, y, star_w, star_h }, -1);
+}
+
+static void
+ensure_layouts (LetterboxMessageRow *self,
+                int                  width)
+{
+  int text_width = width - MARGIN_START - MARGIN_END;
+  int right, star_w;
+
+  if (self->sender_layout != NULL)
+    return;
+  self->layout_width = width;
+  star_w = gtk_widget_get_visible (GTK_WIDGET (self->star_button)) ? star_width (self) : 0;
+
+  self->date_layout = make_layout (self, self->date, FALSE, TRUE, TRUE, -1);
+  right = layout_width (self->date_layout) + ITEM_SPACING;
+  if (self->count[0] != '\0')
+    {
+      self->count_layout = make_layout (self, self->count, FALSE, TRUE, TRUE, -1);
+      right += layout_width (self->count_layout) + ITEM_SPACING;
+    }
+  if (self->attachment)
+    right += ICON_SIZE + ITEM_SPACING;
+  self->sender_layout = make_layout (self, self->sender, self->unread, FALSE, FALSE,
+                                     text_width - right);
+  self->subject_layout = make_layout (self, self->subject, self->unread, FALSE, FALSE,
+                                      text_width - star_w - ITEM_SPACING);
+  self->preview_layout = make_layout (self, self->preview, FALSE, TRUE, FALSE,
+                                      text_width - ITEM_SPACING);
+}
+
+/* Draws @layout with its left edge at @x counted from the start side. */
+static void
+draw_layout (GtkSnapshot   *snapshot,
+             PangoLayout   *layout,
+             gboolean       rtl,
+             int            width,
+             int            x,
+             int            y,
+             const GdkRGBA *color)
+{
+  int w = layout_width (layout);
+
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (rtl ? width - x - w : x, y));
+  gtk_snapshot_append_layout (snapshot, layout, color);
+  gtk_snapshot_restore (snapshot);
+}
+
+static void
+draw_attachment_icon (LetterboxMessageRow *self,
+                      GtkSnapshot         *snapshot,
+                      double               x,
+                      double               y,
+                      const GdkRGBA       *color)
+{
+  GtkIconTheme *theme = gtk_icon_theme_get_for_display (gtk_widget_get_display (GTK_WIDGET (self)));
+  g_autoptr(GtkIconPaintable) icon = NULL;
+
+  icon = gtk_icon_theme_lookup_icon (theme, "mail-attachment-symbolic", NULL, ICON_SIZE,
+                                     gtk_widget_get_scale_factor (GTK_WIDGET (self)),
+                                     gtk_widget_get_direction (GTK_WIDGET (self)), 0);
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (x, y));
+  gtk_symbolic_paintable_snapshot_symbolic (GTK_SYMBOLIC_PAINTABLE (icon), snapshot,
+                                            ICON_SIZE, ICON_SIZE, color, 1);
+  gtk_snapshot_restore (snapshot);
+}
+
+static void
+letterbox_message_row_snapshot (GtkWidget   *widget,
+                                GtkSnapshot *snapshot)
+{
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
+  int width = gtk_widget_get_width (widget);
+  gboolean rtl = gtk_widget_get_direction (widget) == GTK_TEXT_DIR_RTL;
+  GdkRGBA color, dim;
+  int y1, y2, y3, right;
+
+  if (self->sender == NULL)
+    return;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), &color);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  dim = color;
+  dim.alpha *= DIM_ALPHA;
+
+  ensure_line_heights (self);
+  ensure_layouts (self, width);
+  y1 = MARGIN_TOP;
+  y2 = y1 + line1_height (self) + LINE_SPACING;
+  y3 = y2 + line2_height (self) + LINE_SPACING;
+
+  /* Line 1, from the end side: date, attachment, count; the sender takes the rest. */
+  right = width - MARGIN_END - layout_width (self->date_layout);
+  draw_layout (snapshot, self->date_layout, rtl, width, right,
+               y1 + (line1_height (self) - self->caption_height) / 2, &dim);
+  if (self->attachment)
+    {
+      right -= ITEM_SPACING + ICON_SIZE;
+      draw_attachment_icon (self, snapshot, rtl ? width - right - ICON_SIZE : right,
+                            y1 + (line1_height (self) - ICON_SIZE) / 2, &dim);
+    }
+  if (self->count_layout != NULL)
+    {
+      right -= ITEM_SPACING + layout_width (self->count_layout);
+      draw_layout (snapshot, self->count_layout, rtl, width, right,
+                   y1 + (line1_height (self) - self->caption_height) / 2, &dim);
+    }
+  draw_layout (snapshot, self->sender_layout, rtl, width, MARGIN_START,
+               y1 + (line1_height (self) - self->body_height) / 2, &color);
+
+  draw_layout (snapshot, self->subject_layout, rtl, width, MARGIN_START,
+               y2 + (line2_height (self) - self->body_height) / 2, &color);
+  draw_layout (snapshot, self->preview_layout, rtl, width, MARGIN_START, y3, &dim);
+
+  gtk_widget_snapshot_child (widget, GTK_WIDGET (self->star_button), snapshot);
+}
+
+/* Fonts, text scaling or the screen's resolution changed: measure the lines again. */
+static void
+letterbox_message_row_system_setting_changed (GtkWidget        *widget,
+                                              GtkSystemSetting  setting)
+{
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
+
+  GTK_WIDGET_CLASS (letterbox_message_row_parent_class)->system_setting_changed (widget, setting);
+  self->body_height = self->caption_height = 0;
+  clear_layouts (self);
+  gtk_widget_queue_resize (widget);
+}
+
+static void
+letterbox_message_row_direction_changed (GtkWidget        *widget,
+                                         GtkTextDirection  previous)
+{
+  clear_layouts (LETTERBOX_MESSAGE_ROW (widget));
+  GTK_WIDGET_CLASS (letterbox_message_row_parent_class)->direction_changed (widget, previous);
+}
+
 static void
 letterbox_message_row_dispose (GObject *object)
 {
-  letterbox_message_row_set_item (LETTERBOX_MESSAGE_ROW (object), NULL);
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (object);
+
+  letterbox_message_row_set_item (self, NULL);
+  clear_layouts (self);
+  gtk_widget_dispose_template (GTK_WIDGET (self), LETTERBOX_TYPE_MESSAGE_ROW);
 
   G_OBJECT_CLASS (letterbox_message_row_parent_class)->dispose (object);
 }
 
 static void
+letterbox_message_row_finalize (GObject *object)
+{
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (object);
+
+  g_free (self->sender);
+  g_free (self->subject);
+  g_free (self->preview);
+  g_free (self->date);
+
+  G_OBJECT_CLASS (letterbox_message_row_parent_class)->finalize (object);
+}
+
+static void
 letterbox_message_row_class_init (LetterboxMessageRowClass *klass)
 {
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
-  G_OBJECT_CLASS (klass)->dispose = letterbox_message_row_dispose;
+  object_class->dispose = letterbox_message_row_dispose;
+  object_class->finalize = letterbox_message_row_finalize;
+  widget_class->measure = letterbox_message_row_measure;
+  widget_class->size_allocate = letterbox_message_row_size_allocate;
+  widget_class->snapshot = letterbox_message_row_snapshot;
+  widget_class->system_setting_changed = letterbox_message_row_system_setting_changed;
+  widget_class->direction_changed = letterbox_message_row_direction_changed;
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/letterbox/Letterbox/letterbox-message-row.ui");
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, sender_label);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, count_label);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, attachment_icon);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, date_label);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, subject_label);
   gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, star_button);
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, preview_label);
   gtk_widget_class_bind_template_callback (widget_class, star_clicked_cb);
+  gtk_widget_class_bind_template_callback (widget_class, star_query_tooltip_cb);
+  gtk_widget_class_set_css_name (widget_class, "messagerow");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
 }
 
 /* GTK 4.8 binds a GtkListView row before it puts the row in the list's item widget:
@@ -116,6 +485,7 @@ parent_changed_cb (LetterboxMessageRow *self,
 static void
 letterbox_message_row_init (LetterboxMessageRow *self)
 {
+  self->starred = -1;
   gtk_widget_init_template (GTK_WIDGET (self));
   g_signal_connect (self, "notify::parent", G_CALLBACK (parent_changed_cb), NULL);
 }
@@ -141,19 +511,47 @@ set_accessible_label (LetterboxMessageRow *self,
                                     -1);
 }
 
+/* Sets what the row shows; %TRUE when anything changed. */
+static gboolean
+set_text (char       **field,
+          const char  *text)
+{
+  if (g_strcmp0 (*field, text) == 0)
+    return FALSE;
+  g_free (*field);
+  *field = g_strdup (text);
+  return TRUE;
+}
+
 static void
 show_placeholder (LetterboxMessageRow *self)
 {
   self->message_id = 0;
-  gtk_label_set_label (self->sender_label, "");
-  gtk_label_set_label (self->date_label, "");
-  gtk_label_set_label (self->subject_label, "");
-  gtk_label_set_label (self->preview_label, "");
-  gtk_widget_set_visible (GTK_WIDGET (self->count_label), FALSE);
-  gtk_widget_set_visible (GTK_WIDGET (self->attachment_icon), FALSE);
+  g_clear_pointer (&self->sender, g_free);
+  clear_layouts (self);
   gtk_widget_set_visible (GTK_WIDGET (self->star_button), FALSE);
-  gtk_widget_remove_css_class (GTK_WIDGET (self), "unread");
   set_accessible_label (self, _("Loading message"));
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+show_star (LetterboxMessageRow *self,
+           gboolean             starred)
+{
+  gtk_widget_set_visible (GTK_WIDGET (self->star_button), TRUE);
+  if (self->starred == starred)
+    return;
+  self->starred = starred;
+  gtk_button_set_icon_name (self->star_button,
+                            starred ? "starred-symbolic" : "non-starred-symbolic");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->star_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  starred ? _("Unstar") : _("Star"),
+                                  -1);
+  if (starred)
+    gtk_widget_add_css_class (GTK_WIDGET (self->star_button), "starred");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->star_button), "starred");
 }
 
 /**
@@ -169,8 +567,9 @@ letterbox_message_row_set_message (LetterboxMessageRow *self,
   const char *subject;
   const char *sender;
   LbMessageFlags flags;
-  gboolean unread, starred, attachment;
+  gboolean unread, starred, attachment, changed = FALSE;
   guint count;
+  char count_text[16] = "";
 
   g_return_if_fail (LETTERBOX_IS_MESSAGE_ROW (self));
   g_return_if_fail (message == NULL || LB_IS_MESSAGE_SUMMARY (message));
@@ -192,40 +591,24 @@ letterbox_message_row_set_message (LetterboxMessageRow *self,
   attachment = lb_message_summary_get_has_attachment (message);
   count = lb_message_summary_get_thread_count (message);
   date = letterbox_format_date (lb_message_summary_get_date (message), FALSE);
-
-  gtk_label_set_label (self->sender_label, sender);
-  gtk_label_set_label (self->date_label, date);
-  gtk_label_set_label (self->subject_label, subject);
-  gtk_label_set_label (self->preview_label, lb_message_summary_get_preview (message));
-
-  gtk_widget_set_visible (GTK_WIDGET (self->count_label), count > 1);
   if (count > 1)
+    g_snprintf (count_text, sizeof count_text, "%u", count);
+
+  changed |= set_text (&self->sender, sender);
+  changed |= set_text (&self->subject, subject);
+  changed |= set_text (&self->preview, lb_message_summary_get_preview (message));
+  changed |= set_text (&self->date, date);
+  changed |= strcmp (self->count, count_text) != 0;
+  changed |= self->unread != unread || self->attachment != attachment;
+  g_strlcpy (self->count, count_text, sizeof self->count);
+  self->unread = unread;
+  self->attachment = attachment;
+  show_star (self, starred);
+  if (changed)
     {
-      char text[16];
-
-      g_snprintf (text, sizeof text, "%u", count);
-      gtk_label_set_label (self->count_label, text);
+      clear_layouts (self);
+      gtk_widget_queue_draw (GTK_WIDGET (self));
     }
-  gtk_widget_set_visible (GTK_WIDGET (self->attachment_icon), attachment);
-
-  gtk_widget_set_visible (GTK_WIDGET (self->star_button), TRUE);
-  gtk_button_set_icon_name (self->star_button,
-                            starred ? "starred-symbolic" : "non-starred-symbolic");
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->star_button),
-                               starred ? _("Unstar") : _("Star"));
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->star_button),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  starred ? _("Unstar") : _("Star"),
-                                  -1);
-  if (starred)
-    gtk_widget_add_css_class (GTK_WIDGET (self->star_button), "starred");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->star_button), "starred");
-
-  if (unread)
-    gtk_widget_add_css_class (GTK_WIDGET (self), "unread");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self), "unread");
 
   accessible = g_string_new (NULL);
   if (unread)

@@ -9,7 +9,7 @@
 G_BEGIN_DECLS
 
 #define LETTERBOX_TYPE_MESSAGE_ROW (letterbox_message_row_get_type ())
-G_DECLARE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, LETTERBOX, MESSAGE_ROW, GtkBox)
+G_DECLARE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, LETTERBOX, MESSAGE_ROW, GtkWidget)
 
 GtkWidget *letterbox_message_row_new          (void);
 void       letterbox_message_row_set_item     (LetterboxMessageRow  *self,

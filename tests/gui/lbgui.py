@@ -143,8 +143,10 @@ def showing(acc):
         return False
     try:
         if acc.getRole() != pyatspi.ROLE_LABEL:
-            return any(showing(label) for label in pyatspi.findAllDescendants(
-                acc, lambda a: a.getRole() == pyatspi.ROLE_LABEL))
+            labels = pyatspi.findAllDescendants(acc, lambda a: a.getRole() == pyatspi.ROLE_LABEL)
+            if labels:
+                return any(showing(label) for label in labels)
+            # A widget that draws its own text (a message row) answers hit tests itself.
         ext = extents(acc)
         if ext.width <= 0 or ext.height <= 0:
             return False

@@ -82,8 +82,10 @@ def showing(acc):
     if acc is None:
         return False
     if acc.getRole() != pyatspi.ROLE_LABEL:
-        return any(showing(label) for label in pyatspi.findAllDescendants(
-            acc, lambda a: a.getRole() == pyatspi.ROLE_LABEL))
+        labels = pyatspi.findAllDescendants(acc, lambda a: a.getRole() == pyatspi.ROLE_LABEL)
+        if labels:
+            return any(showing(label) for label in labels)
+        # A widget that draws its own text (a message row) answers hit tests itself.
     ext = extents(acc)
     if ext.width <= 0 or ext.height <= 0:
         return False
@@ -142,7 +144,9 @@ def main():
                         30, "the message body in the reading pane")
         check("clicking the message shows its text", body is not None)
         subjects = pyatspi.findAllDescendants(frame, named("Welcome to Letterbox", pyatspi.ROLE_LABEL))
-        check("the reading pane shows the subject", len([a for a in subjects if showing(a)]) == 2,
+        # The list's row draws its own text (its subject is in its accessible name): the one
+        # label with the subject is the reading pane's.
+        check("the reading pane shows the subject", len([a for a in subjects if showing(a)]) == 1,
               f"{len(subjects)} subject labels")
         check("the placeholder is gone", not showing(find(frame, named("No Message Selected", pyatspi.ROLE_LABEL))))
 
