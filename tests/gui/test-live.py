@@ -75,14 +75,25 @@ def name_owner_pid(name):
     return int(out.strip("(),").split()[-1])
 
 
+def session_bus_of(pid):
+    """The session bus address in a process's environment, or None."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        for var in f.read().split(b"\0"):
+            if var.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
+                return var.split(b"=", 1)[1].decode(errors="replace")
+    return None
+
+
 def backend_processes():
-    """PIDs of running letterbox-backend processes (by their executable)."""
+    """PIDs of running letterbox-backend processes (by their executable) on this test's
+    session bus: other tests running at the same time start their own."""
     found = []
     target = os.path.realpath(lbgui.BACKEND_PATH)
+    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if os.path.realpath(f"/proc/{pid}/exe") == target:
+                if os.path.realpath(f"/proc/{pid}/exe") == target and session_bus_of(pid) == bus:
                     found.append(int(pid))
             except OSError:
                 pass
