@@ -8,6 +8,7 @@
 #include "lb-bus-backend1.h"
 #include "letterbox-account-assistant.h"
 #include "letterbox-application.h"
+#include "letterbox-bench.h"
 #include "letterbox-engine-host.h"
 #include "letterbox-preferences.h"
 #include "letterbox-window.h"
@@ -31,8 +32,10 @@ letterbox_application_activate (GApplication *app)
 
   if (window == NULL)
     window = GTK_WINDOW (letterbox_window_new (LETTERBOX_APPLICATION (app)));
+  letterbox_bench_mark ("window-built");
 
   gtk_window_present (window);
+  letterbox_bench_mark ("window-presented");
 }
 
 static void
@@ -194,6 +197,7 @@ letterbox_application_startup (GApplication *app)
   static const char *close_accels[] = { "<Control>w", NULL };
 
   G_APPLICATION_CLASS (letterbox_application_parent_class)->startup (app);
+  letterbox_bench_mark ("gtk-ready");
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions),
                                    app);

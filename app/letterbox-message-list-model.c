@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include "letterbox-bench.h"
 #include "letterbox-message-list-model.h"
 
 /*
@@ -805,6 +806,7 @@ job_done_cb (GObject      *object,
   switch (job->kind)
     {
     case JOB_COUNT:
+      letterbox_bench_mark ("first-rows-read");
       if (!current)
         break;
       if (!ok)

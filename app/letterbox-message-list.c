@@ -25,7 +25,8 @@
  * frame painted with rows ("bench first-list-painted"), and with LETTERBOX_BENCH_SCROLL=N
  * it then scrolls from top to bottom in N jumps, one per frame (=page: a screenful per
  * frame), and prints the frame intervals and resident memory ("bench scroll …") before
- * quitting.
+ * quitting; with LETTERBOX_BENCH_QUIT=1 instead it quits after the first frame (for
+ * profiling a launch with perf).
  */
 
 struct _LetterboxMessageList
@@ -356,6 +357,8 @@ bench_after_paint_cb (GdkFrameClock        *clock,
 
   if (self->bench_scroll)
     gtk_widget_add_tick_callback (GTK_WIDGET (self->list_view), bench_scroll_tick_cb, self, NULL);
+  else if (g_getenv ("LETTERBOX_BENCH_QUIT") != NULL)
+    g_application_quit (g_application_get_default ());
 }
 
 static void

@@ -5,12 +5,14 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <gmodule.h>
 #include <string.h>
 
 #include "lb-mime.h"
 #include "lb-mime-display.h"
 #include "lb-mime-summary.h"
 #include "letterbox-application.h"
+#include "letterbox-html-module.h"
 #include "letterbox-message-view.h"
 
 /*
@@ -19,30 +21,15 @@
  * The message is read from the store and parsed (GMime) in a worker thread; a body not
  * downloaded yet is asked of the backend (FetchBody) with a spinner, and an error
  * offers Retry. Plain text is shown as text, with long quotes folded away. HTML goes to
- * a WebKitWebView that can reach nothing (DESIGN.md, "Nothing leaks"): JavaScript
- * off, an ephemeral network session, a default Content-Security-Policy that allows
- * only cid: and data: images and inline styles, and on top a content filter blocking
- * every network scheme. The message's own parts answer cid: URIs. "Show remote content"
- * switches to a second view built with a permissive policy (the policy is
- * construct-only), for this message or, through GSettings, for every message of its
- * sender. Links never navigate the view: the real target is shown and, when the user
- * agrees, opened in the browser.
+ * a WebKit view that can reach nothing, made by the HTML module (letterbox-html.c,
+ * loaded in a worker thread on the first HTML body, so that a launch does not pay for
+ * WebKit): the message's own parts answer its cid: URIs. "Show remote content" switches
+ * to a second view built with a permissive policy, for this message or, through
+ * GSettings, for every message of its sender. Links never navigate the view: the real
+ * target is shown and, when the user agrees, opened in the browser.
  */
 
 #define QUOTE_COLLAPSE_LINES 4
-
-#define STRICT_CSP "default-src 'none'; img-src cid: data:; style-src 'unsafe-inline'; " \
-                   "font-src data:"
-#define REMOTE_CSP "default-src 'none'; img-src * cid: data:; style-src * 'unsafe-inline'; " \
-                   "font-src * data:; media-src *"
-
-/* Safari-style content blocker rules; their regular expressions have no "|". */
-#define FILTER_ID "letterbox-block-remote"
-#define FILTER_JSON                                                       \
-  "[{\"trigger\":{\"url-filter\":\"^https?:\"},\"action\":{\"type\":\"block\"}},"  \
-  "{\"trigger\":{\"url-filter\":\"^wss?:\"},\"action\":{\"type\":\"block\"}},"     \
-  "{\"trigger\":{\"url-filter\":\"^ftps?:\"},\"action\":{\"type\":\"block\"}},"    \
-  "{\"trigger\":{\"url-filter\":\"^file:\"},\"action\":{\"type\":\"block\"}}]"
 
 /* What the worker found; shared with later attachment saves (under @lock). */
 typedef struct
@@ -68,11 +55,9 @@ struct _LetterboxMessageView
   gboolean fetched;              /* FetchBody was asked for this message */
   gboolean remote_allowed;       /* "Show remote content" for this message */
   const char *state;
-  char *hover_label;             /* the text of the link under the pointer */
-  char *hover_uri;
-  WebKitWebView *blocked_view;   /* children of html_stack */
-  WebKitWebView *remote_view;
-  char *pending_html;            /* waits for the content filter */
+  GtkWidget *blocked_view;       /* children of html_stack, made by the HTML module */
+  GtkWidget *remote_view;
+  char *pending_html;            /* waits for the HTML module */
 
   GtkStack *stack;
   GtkLabel *subject_label;
@@ -719,261 +704,203 @@ confirm_link (LetterboxMessageView *self,
 
 /* ---- HTML -------------------------------------------------------------------------- */
 
-static void cid_request_cb (WebKitURISchemeRequest *request,
-                            gpointer                user_data);
-
-/* Made on the first HTML body (the app starts without WebKit's cost), one for all views. */
-static WebKitWebContext *
-shared_context (void)
-{
-  static WebKitWebContext *context;
-  static WebKitNetworkSession *session;
-
-  if (context == NULL)
-    {
-      context = webkit_web_context_new ();
-      session = webkit_network_session_new_ephemeral ();
-      g_object_set_data_full (G_OBJECT (context), "letterbox-session", session, g_object_unref);
-      webkit_web_context_set_cache_model (context, WEBKIT_CACHE_MODEL_DOCUMENT_VIEWER);
-      /* The cid: scheme answers from the message shown; registered before any view. */
-      webkit_web_context_register_uri_scheme (context, "cid", cid_request_cb, NULL, NULL);
-    }
-  return context;
-}
-
-static void
-cid_request_cb (WebKitURISchemeRequest *request,
-                gpointer                user_data)
-{
-  WebKitWebView *web_view = webkit_uri_scheme_request_get_web_view (request);
-  LetterboxMessageView *self = web_view != NULL
-                                 ? g_object_get_data (G_OBJECT (web_view), "letterbox-view")
-                                 : NULL;
-  const char *uri = webkit_uri_scheme_request_get_uri (request);
-  g_autofree char *id = g_uri_unescape_string (uri + strlen ("cid:"), NULL);
-  LbMimeResource *resource = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-
-  if (self != NULL && id != NULL && self->loaded != NULL && self->loaded->display != NULL)
-    resource = g_hash_table_lookup (self->loaded->display->resources, id);
-  if (resource == NULL)
-    {
-      g_autoptr(GError) error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                                             "No part %s in the message", uri);
-
-      webkit_uri_scheme_request_finish_error (request, error);
-      return;
-    }
-  stream = g_memory_input_stream_new_from_bytes (resource->data);
-  webkit_uri_scheme_request_finish (request, stream, g_bytes_get_size (resource->data),
-                                    resource->content_type);
-}
-
-/* The content filter, compiled once per process (WebKit keeps it in a file). */
-static WebKitUserContentFilter *remote_filter;
-static gboolean filter_ready;
-static GPtrArray *filter_waiters;  /* LetterboxMessageView*, reffed */
-
 static void load_pending (LetterboxMessageView *self);
 
+/* The HTML module (letterbox-html-module.h), loaded once per process. */
+static const LetterboxHtmlModule *html_module;
+static gboolean html_ready;
+static GError *html_error;           /* why the module cannot be used */
+static GPtrArray *html_waiters;      /* LetterboxMessageView*, reffed */
+
+/* Where the module is: $LETTERBOX_HTML_MODULE (tests), next to the program (the build
+ * tree), or where it is installed. */
+static char *
+html_module_path (void)
+{
+  const char *path = g_getenv ("LETTERBOX_HTML_MODULE");
+  g_autofree char *exe = NULL;
+
+  if (path != NULL && path[0] != '\0')
+    return g_strdup (path);
+  exe = g_file_read_link ("/proc/self/exe", NULL);
+  if (exe != NULL)
+    {
+      g_autofree char *dir = g_path_get_dirname (exe);
+      g_autofree char *beside = g_module_build_path (dir, LETTERBOX_HTML_MODULE_NAME);
+
+      if (g_file_test (beside, G_FILE_TEST_EXISTS))
+        return g_steal_pointer (&beside);
+    }
+  return g_module_build_path (LB_HTML_MODULE_DIR, LETTERBOX_HTML_MODULE_NAME);
+}
+
+/* In a worker: mapping WebKit and its libraries takes a while, the window goes on. */
 static void
-filter_saved_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+html_open_thread (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  g_autofree char *path = html_module_path ();
+  GModule *module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  gpointer symbol = NULL;
+  const LetterboxHtmlModule *table;
+
+  if (module == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                               _("HTML mail cannot be shown: %s"), g_module_error ());
+      return;
+    }
+  if (!g_module_symbol (module, LETTERBOX_HTML_MODULE_SYMBOL, &symbol) || symbol == NULL ||
+      ((const LetterboxHtmlModule *) symbol)->abi != LETTERBOX_HTML_MODULE_ABI)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED,
+                               _("HTML mail cannot be shown: %s is not this version’s HTML module"),
+                               path);
+      g_module_close (module);
+      return;
+    }
+  table = symbol;
+  /* WebKit's types and threads stay for the life of the process. */
+  g_module_make_resident (module);
+  g_task_return_pointer (task, (gpointer) table, NULL);
+}
+
+static void
+html_waiters_go (void)
+{
+  g_autoptr(GPtrArray) waiters = g_steal_pointer (&html_waiters);
+
+  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
+    {
+      LetterboxMessageView *view = waiters->pdata[i];
+
+      if (view->pending_html == NULL)
+        /* Another message since, or the view is gone. */
+        continue;
+      if (html_error != NULL)
+        {
+          g_clear_pointer (&view->pending_html, g_free);
+          show_error (view, html_error->message);
+        }
+      else
+        load_pending (view);
+    }
+}
+
+static void
+html_prepared_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) waiters = g_steal_pointer (&filter_waiters);
 
-  remote_filter = webkit_user_content_filter_store_save_finish (
-    WEBKIT_USER_CONTENT_FILTER_STORE (source), result, &error);
-  if (remote_filter == NULL)
-    /* The Content-Security-Policy alone still blocks every load. */
-    g_warning ("The content filter for remote content cannot be made: %s", error->message);
-  filter_ready = TRUE;
-  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
-    load_pending (waiters->pdata[i]);
+  if (!html_module->prepare_finish (result, &error))
+    /* The content filter is a second wall: the policy alone still blocks every load. */
+    g_warning ("The HTML module could not be readied: %s", error->message);
+  html_ready = TRUE;
+  html_waiters_go ();
 }
 
 static void
-ensure_filter (LetterboxMessageView *self)
+html_opened_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
-  static WebKitUserContentFilterStore *store;
+  GError *error = NULL;
 
-  if (filter_ready)
-    return;
-  if (filter_waiters == NULL)
-    filter_waiters = g_ptr_array_new_with_free_func (g_object_unref);
-  g_ptr_array_add (filter_waiters, g_object_ref (self));
-  if (store == NULL)
+  html_module = g_task_propagate_pointer (G_TASK (result), &error);
+  if (html_module == NULL)
     {
-      g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "letterbox",
-                                               "content-filters", NULL);
-      g_autoptr(GBytes) json = g_bytes_new_static (FILTER_JSON, strlen (FILTER_JSON));
+      g_warning ("%s", error->message);
+      html_error = error;
+      html_waiters_go ();
+      return;
+    }
+  html_module->prepare_async (NULL, html_prepared_cb, NULL);
+}
 
-      store = webkit_user_content_filter_store_new (dir);
-      webkit_user_content_filter_store_save (store, FILTER_ID, json, NULL, filter_saved_cb, NULL);
+static void
+ensure_html (LetterboxMessageView *self)
+{
+  gboolean started = html_waiters != NULL;
+
+  if (html_error != NULL)
+    {
+      g_clear_pointer (&self->pending_html, g_free);
+      show_error (self, html_error->message);
+      return;
+    }
+  if (html_waiters == NULL)
+    html_waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  if (!g_ptr_array_find (html_waiters, self, NULL))
+    g_ptr_array_add (html_waiters, g_object_ref (self));
+  if (!started)
+    {
+      g_autoptr(GTask) task = g_task_new (NULL, NULL, html_opened_cb, NULL);
+
+      g_task_set_source_tag (task, ensure_html);
+      g_task_run_in_thread (task, html_open_thread);
     }
 }
 
-static gboolean
-decide_policy_cb (WebKitWebView            *web_view,
-                  WebKitPolicyDecision     *decision,
-                  WebKitPolicyDecisionType  type,
-                  LetterboxMessageView     *self)
+static void
+html_link_activated (gpointer    user_data,
+                     const char *uri,
+                     const char *text)
 {
-  WebKitNavigationAction *action;
-  const char *uri;
-
-  if (type != WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION &&
-      type != WEBKIT_POLICY_DECISION_TYPE_NEW_WINDOW_ACTION)
-    return FALSE;
-
-  action = webkit_navigation_policy_decision_get_navigation_action (
-    WEBKIT_NAVIGATION_POLICY_DECISION (decision));
-  uri = webkit_uri_request_get_uri (webkit_navigation_action_get_request (action));
-  /* Our own load_html() (about:blank), and jumps inside the page. */
-  if (type == WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION &&
-      (g_strcmp0 (uri, "about:blank") == 0 || g_str_has_prefix (uri, "about:blank#")))
-    {
-      webkit_policy_decision_use (decision);
-      return TRUE;
-    }
-  /* Never navigate: the mail stays in the view, and nothing is fetched. */
-  webkit_policy_decision_ignore (decision);
-  if (webkit_navigation_action_get_navigation_type (action) == WEBKIT_NAVIGATION_TYPE_LINK_CLICKED ||
-      webkit_navigation_action_is_user_gesture (action))
-    confirm_link (self, uri,
-                  g_strcmp0 (uri, self->hover_uri) == 0 ? self->hover_label : NULL);
-  return TRUE;
+  confirm_link (user_data, uri, text);
 }
 
 static void
-mouse_target_changed_cb (WebKitWebView        *web_view,
-                         WebKitHitTestResult  *hit,
-                         guint                 modifiers,
-                         LetterboxMessageView *self)
+html_resource_requested (gpointer    user_data,
+                         const char *uri)
 {
-  gboolean link = webkit_hit_test_result_context_is_link (hit);
-
-  replace_str (&self->hover_uri, link ? webkit_hit_test_result_get_link_uri (hit) : NULL);
-  replace_str (&self->hover_label, link ? webkit_hit_test_result_get_link_label (hit) : NULL);
-}
-
-static gboolean
-context_menu_cb (WebKitWebView        *web_view,
-                 WebKitContextMenu    *menu,
-                 WebKitHitTestResult  *hit,
-                 LetterboxMessageView *self)
-{
-  GList *items = g_list_copy (webkit_context_menu_get_items (menu));
-
-  /* Copying only: opening, downloading or reloading would go around the rules above. */
-  for (GList *l = items; l != NULL; l = l->next)
-    {
-      WebKitContextMenuAction stock = webkit_context_menu_item_get_stock_action (l->data);
-
-      if (stock != WEBKIT_CONTEXT_MENU_ACTION_COPY &&
-          stock != WEBKIT_CONTEXT_MENU_ACTION_COPY_LINK_TO_CLIPBOARD &&
-          stock != WEBKIT_CONTEXT_MENU_ACTION_COPY_IMAGE_TO_CLIPBOARD &&
-          stock != WEBKIT_CONTEXT_MENU_ACTION_SELECT_ALL)
-        webkit_context_menu_remove (menu, l->data);
-    }
-  g_list_free (items);
-  return webkit_context_menu_get_n_items (menu) == 0;
-}
-
-static gboolean
-permission_request_cb (WebKitWebView           *web_view,
-                       WebKitPermissionRequest *request,
-                       gpointer                 user_data)
-{
-  webkit_permission_request_deny (request);
-  return TRUE;
+  g_signal_emit (user_data, signals[SIGNAL_RESOURCE_REQUESTED], 0, uri);
 }
 
 static void
-resource_load_started_cb (WebKitWebView        *web_view,
-                          WebKitWebResource    *resource,
-                          WebKitURIRequest     *request,
-                          LetterboxMessageView *self)
+html_load_finished (gpointer   user_data,
+                    GtkWidget *view)
 {
-  g_signal_emit (self, signals[SIGNAL_RESOURCE_REQUESTED], 0, webkit_uri_request_get_uri (request));
-}
+  LetterboxMessageView *self = user_data;
 
-static void
-load_changed_cb (WebKitWebView        *web_view,
-                 WebKitLoadEvent       event,
-                 LetterboxMessageView *self)
-{
-  if (event == WEBKIT_LOAD_FINISHED && g_strcmp0 (self->state, "html-loading") == 0 &&
-      GTK_WIDGET (web_view) == gtk_stack_get_visible_child (self->html_stack))
+  if (g_strcmp0 (self->state, "html-loading") == 0 &&
+      view == gtk_stack_get_visible_child (self->html_stack))
     set_state (self, "html");
 }
 
-/* WebKit connects to hosts ahead of need (preconnect, DNS prefetch, preload): none of
- * that for mail. These are WebKit's own feature names. */
-static void
-disable_speculative_loads (WebKitSettings *settings)
+static GBytes *
+html_lookup_part (gpointer     user_data,
+                  const char  *content_id,
+                  char       **content_type)
 {
-  static const char *const speculative[] = { "LinkPreconnect", "LinkDNSPrefetch", "LinkPreload",
-                                             "LinkPrefetch", "LinkPreconnectEarlyHints" };
-  g_autoptr(WebKitFeatureList) features = webkit_settings_get_all_features ();
+  LetterboxMessageView *self = user_data;
+  LbMimeResource *resource = NULL;
 
-  for (gsize i = 0; i < webkit_feature_list_get_length (features); i++)
-    {
-      WebKitFeature *feature = webkit_feature_list_get (features, i);
-
-      if (g_strv_contains (speculative, webkit_feature_get_identifier (feature)))
-        webkit_settings_set_feature_enabled (settings, feature, FALSE);
-    }
+  if (self->loaded != NULL && self->loaded->display != NULL)
+    resource = g_hash_table_lookup (self->loaded->display->resources, content_id);
+  if (resource == NULL)
+    return NULL;
+  *content_type = g_strdup (resource->content_type);
+  return g_bytes_ref (resource->data);
 }
 
-static WebKitWebView *
+static const LetterboxHtmlHooks html_hooks = {
+  .link_activated = html_link_activated,
+  .resource_requested = html_resource_requested,
+  .load_finished = html_load_finished,
+  .lookup_part = html_lookup_part,
+};
+
+static GtkWidget *
 make_web_view (LetterboxMessageView *self,
                gboolean              remote)
 {
-  g_autoptr(WebKitSettings) settings = webkit_settings_new ();
-  g_autoptr(WebKitUserContentManager) content = webkit_user_content_manager_new ();
-  WebKitWebContext *context = shared_context ();
-  WebKitWebView *web_view;
+  GtkWidget *web_view = html_module->view_new (remote, &html_hooks, self);
 
-  webkit_settings_set_enable_javascript (settings, FALSE);
-  webkit_settings_set_enable_javascript_markup (settings, FALSE);
-  webkit_settings_set_enable_html5_local_storage (settings, FALSE);
-  webkit_settings_set_enable_html5_database (settings, FALSE);
-  webkit_settings_set_enable_developer_extras (settings, FALSE);
-  webkit_settings_set_enable_webgl (settings, FALSE);
-  webkit_settings_set_enable_webaudio (settings, FALSE);
-  webkit_settings_set_enable_media (settings, FALSE);
-  webkit_settings_set_enable_page_cache (settings, FALSE);
-  webkit_settings_set_enable_back_forward_navigation_gestures (settings, FALSE);
-  webkit_settings_set_auto_load_images (settings, TRUE);
-  disable_speculative_loads (settings);
-  if (!remote && remote_filter != NULL)
-    webkit_user_content_manager_add_filter (content, remote_filter);
-
-  web_view = g_object_new (WEBKIT_TYPE_WEB_VIEW,
-                           "web-context", context,
-                           "network-session", g_object_get_data (G_OBJECT (context),
-                                                                 "letterbox-session"),
-                           "settings", settings,
-                           "user-content-manager", content,
-                           "default-content-security-policy", remote ? REMOTE_CSP : STRICT_CSP,
-                           "vexpand", TRUE,
-                           "hexpand", TRUE,
-                           NULL);
-  g_object_set_data (G_OBJECT (web_view), "letterbox-view", self);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (web_view), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  _("Message body"), -1);
-  g_signal_connect_object (web_view, "decide-policy", G_CALLBACK (decide_policy_cb), self, 0);
-  g_signal_connect_object (web_view, "mouse-target-changed", G_CALLBACK (mouse_target_changed_cb),
-                           self, 0);
-  g_signal_connect_object (web_view, "context-menu", G_CALLBACK (context_menu_cb), self, 0);
-  g_signal_connect (web_view, "permission-request", G_CALLBACK (permission_request_cb), NULL);
-  g_signal_connect_object (web_view, "resource-load-started",
-                           G_CALLBACK (resource_load_started_cb), self, 0);
-  g_signal_connect_object (web_view, "load-changed", G_CALLBACK (load_changed_cb), self, 0);
-  gtk_stack_add_child (self->html_stack, GTK_WIDGET (web_view));
+  gtk_stack_add_child (self->html_stack, web_view);
   return web_view;
 }
 
@@ -1061,7 +988,7 @@ static void
 load_pending (LetterboxMessageView *self)
 {
   g_autofree char *html = g_steal_pointer (&self->pending_html);
-  WebKitWebView *web_view;
+  GtkWidget *web_view;
   gboolean remote;
   GdkRGBA background;
   g_autofree char *page = NULL;
@@ -1077,11 +1004,10 @@ load_pending (LetterboxMessageView *self)
 
   page = page_for (html, adw_style_manager_get_dark (adw_style_manager_get_default ()),
                    &background);
-  webkit_web_view_set_background_color (web_view, &background);
-  gtk_stack_set_visible_child (self->html_stack, GTK_WIDGET (web_view));
+  gtk_stack_set_visible_child (self->html_stack, web_view);
   set_state (self, "html-loading");
   gtk_stack_set_visible_child_name (self->body_stack, "html");
-  webkit_web_view_load_html (web_view, page, NULL);
+  html_module->view_load (web_view, page, &background);
 }
 
 static void
@@ -1095,10 +1021,10 @@ show_html (LetterboxMessageView *self)
                                  self->loaded->row->sender_address != NULL &&
                                  self->loaded->row->sender_address[0] != '\0');
   replace_str (&self->pending_html, html);
-  if (remote || filter_ready)
+  if (html_ready)
     load_pending (self);
   else
-    ensure_filter (self);
+    ensure_html (self);
 }
 
 /* ---- plain text -------------------------------------------------------------------- */
@@ -1480,14 +1406,11 @@ letterbox_message_view_get_state (LetterboxMessageView *self)
  *
  * Returns: (transfer none) (nullable): the web view, or %NULL when no HTML is shown
  */
-WebKitWebView *
+GtkWidget *
 letterbox_message_view_get_web_view (LetterboxMessageView *self)
 {
-  GtkWidget *child;
-
   g_return_val_if_fail (LETTERBOX_IS_MESSAGE_VIEW (self), NULL);
-  child = gtk_stack_get_visible_child (self->html_stack);
-  return child != NULL ? WEBKIT_WEB_VIEW (child) : NULL;
+  return gtk_stack_get_visible_child (self->html_stack);
 }
 
 /* ---- actions ----------------------------------------------------------------------- */
@@ -1573,8 +1496,6 @@ letterbox_message_view_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->loaded, loaded_unref);
   g_clear_pointer (&self->pending_html, g_free);
-  g_clear_pointer (&self->hover_label, g_free);
-  g_clear_pointer (&self->hover_uri, g_free);
   g_clear_object (&self->message);
   g_clear_object (&self->store);
   g_clear_object (&self->backend);

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <adwaita.h>
-#include <webkit/webkit.h>
 
 #include "lb-bus-backend1.h"
 #include "lb-store.h"
@@ -21,7 +20,7 @@ LbMessageSummary *letterbox_message_view_get_message (LetterboxMessageView *self
 void              letterbox_message_view_set_backend (LetterboxMessageView *self,
                                                       LbBusBackend1        *backend);
 const char       *letterbox_message_view_get_state   (LetterboxMessageView *self);
-WebKitWebView    *letterbox_message_view_get_web_view (LetterboxMessageView *self);
+GtkWidget        *letterbox_message_view_get_web_view (LetterboxMessageView *self);
 
 void              letterbox_message_view_save_attachment_async  (LetterboxMessageView *self,
                                                                  guint                 index,

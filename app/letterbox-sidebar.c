@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "letterbox-bench.h"
 #include "letterbox-folder-row.h"
 #include "letterbox-sidebar.h"
 
@@ -453,6 +454,7 @@ list_folders_cb (GObject      *object,
   guint inbox_unread;
 
   folders = lb_store_list_folders_finish (LB_STORE (object), result, &error);
+  letterbox_bench_mark ("folders-listed");
   if (folders == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

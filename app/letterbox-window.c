@@ -8,6 +8,7 @@
 
 #include "lb-store.h"
 #include "letterbox-application.h"
+#include "letterbox-bench.h"
 #include "letterbox-folder-row.h"
 #include "letterbox-sidebar.h"
 #include "letterbox-message-list.h"
@@ -184,6 +185,7 @@ store_open_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
 
   self->store = lb_store_open_finish (result, &error);
+  letterbox_bench_mark ("store-opened");
   if (self->store == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -7,6 +7,7 @@
 #include <locale.h>
 
 #include "letterbox-application.h"
+#include "letterbox-bench.h"
 
 int
 main (int   argc,
@@ -14,6 +15,7 @@ main (int   argc,
 {
   g_autoptr(LetterboxApplication) app = NULL;
 
+  letterbox_bench_mark ("main");
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

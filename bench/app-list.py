@@ -84,6 +84,9 @@ def run_app(display, scroll_steps, cold, data_dir=None):
     deadline = time.monotonic() + (1200 if scroll_steps else 60)
     try:
         for line in proc.stderr:
+            m = re.match(r"bench mark (\S+) monotonic_us=(\d+)", line)
+            if m:
+                result.setdefault("marks", {})[m.group(1)] = (int(m.group(2)) - t0) / 1000.0
             m = re.match(r"bench first-list-painted monotonic_us=(\d+) rows=(\d+) rss_kb=(\d+)", line)
             if m:
                 result["first_ms"] = (int(m.group(1)) - t0) / 1000.0
@@ -118,6 +121,7 @@ xvfb, display = start_xvfb()
 loads = [loadavg()]
 try:
     cold, warm, empty = [], [], []
+    phases = {}
     can_drop = os.geteuid() == 0
     rows = "?"
     for i in range(args.runs):
@@ -131,6 +135,8 @@ try:
         if "first_ms" in r:
             warm.append(r["first_ms"])
             rows = r["rows"]
+            for phase, ms in r.get("marks", {}).items():
+                phases.setdefault(phase, []).append(ms)
         # The same launch on an empty store: what the list itself adds.
         r = run_app(display, 0, False, os.path.join(args.tmp, "empty-store"))
         if "first_ms" in r:
@@ -166,6 +172,10 @@ row("launch to first painted list, cold", cold,
     "< 500 ms" if can_drop else "< 500 ms (not root: not measured)")
 row("launch to first painted list, warm", warm, "< 500 ms")
 row("  the same launch, empty store (1 row)", empty, "")
+if phases:
+    print("  where the warm launch's time goes (median, ms since exec):")
+    for phase, values in sorted(phases.items(), key=lambda kv: statistics.median(kv[1])):
+        print(f"    {phase:<24} {statistics.median(values):7.0f}")
 for name, r in (("scroll by a screenful a frame", page),
                 (f"scroll in {args.steps} scrollbar jumps", jumps)):
     if "frames" not in r:

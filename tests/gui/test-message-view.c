@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <gdk/x11/gdkx.h>
 #include <string.h>
+#include <webkit/webkit.h>
 
 #include "lb-store.h"
 #include "lb-store-writer.h"
@@ -378,7 +379,7 @@ test_html_remote_content (void)
 
   server_reset ();
   show_and_wait (id, "html");
-  web_view = letterbox_message_view_get_web_view (view);
+  web_view = WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view));
   g_assert_nonnull (web_view);
 
   /* Nothing reached the network, not even a connection; the cid: image came from the
@@ -407,7 +408,7 @@ test_html_remote_content (void)
 
     g_assert_true (lb_test_wait_until (state_is, &w, 20000));
   }
-  web_view = letterbox_message_view_get_web_view (view);
+  web_view = WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view));
   g_assert_cmpstr (webkit_web_view_get_title (web_view), !=, "SCRIPT RAN");
   g_assert_cmpuint (hits ("/script.gif"), ==, 0);
   g_assert_false (gtk_revealer_get_reveal_child (
@@ -472,17 +473,17 @@ test_dark_style (void)
   StateWait html = { "html" };
 
   show_and_wait (plain_id, "html");
-  g_assert_cmpuint (corner_brightness (letterbox_message_view_get_web_view (view)), >, 200);
+  g_assert_cmpuint (corner_brightness (WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view))), >, 200);
 
   /* Dark: the page follows, at once. */
   adw_style_manager_set_color_scheme (manager, ADW_COLOR_SCHEME_FORCE_DARK);
   g_assert_true (adw_style_manager_get_dark (manager));
   g_assert_true (lb_test_wait_until (state_is, &html, 20000));
-  g_assert_cmpuint (corner_brightness (letterbox_message_view_get_web_view (view)), <, 60);
+  g_assert_cmpuint (corner_brightness (WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view))), <, 60);
 
   /* A mail that sets its own colours stays as its author made it. */
   show_and_wait (styled_id, "html");
-  g_assert_cmpuint (corner_brightness (letterbox_message_view_get_web_view (view)), >, 200);
+  g_assert_cmpuint (corner_brightness (WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view))), >, 200);
   adw_style_manager_set_color_scheme (manager, ADW_COLOR_SCHEME_DEFAULT);
 }
 
@@ -578,7 +579,7 @@ test_link_click (void)
 
   server_reset ();
   show_and_wait (id, "html");
-  web_view = letterbox_message_view_get_web_view (view);
+  web_view = WEBKIT_WEB_VIEW (letterbox_message_view_get_web_view (view));
   if (!xtest_available (GTK_WIDGET (web_view)))
     {
       g_test_skip ("no XTest to click with");
