@@ -31,7 +31,7 @@ build=${1:-${LB_BUILD:-_build-bench}}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=release >/dev/null
 fi
-ninja -C "$build" app/letterbox bench/lb-bench-list-gen data/gschemas.compiled >/dev/null
+ninja -C "$build" app/letterbox app/libletterbox-html.so bench/lb-bench-list-gen data/gschemas.compiled >/dev/null
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/letterbox-app-list-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
