@@ -5,7 +5,7 @@
 import argparse
 import os
 import re
-import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,8 +57,9 @@ def drop_caches():
 
 
 def run_app(display, scroll_steps, cold, data_dir=None):
+    # One home for every run, as a person has: a warm launch finds the caches (fonts, Mesa's
+    # shaders) the launches before it wrote.
     home = os.path.join(args.tmp, "home")
-    shutil.rmtree(home, ignore_errors=True)
     env = dict(os.environ)
     for d in ("home", "config", "data", "cache", "state"):
         os.makedirs(os.path.join(home, d), exist_ok=True)
@@ -70,7 +71,7 @@ def run_app(display, scroll_steps, cold, data_dir=None):
                DISPLAY=display, GDK_BACKEND="x11", GSK_RENDERER=args.renderer,
                GSETTINGS_SCHEMA_DIR=os.path.join(build, "data"), GSETTINGS_BACKEND="memory",
                LETTERBOX_DATA_DIR=data_dir or args.store, LETTERBOX_CONFIG_DIR=os.path.join(home, "config"),
-               LETTERBOX_BENCH="1")
+               LETTERBOX_BENCH="1", LETTERBOX_RELAY_PORT="0")
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     env.pop("WAYLAND_DISPLAY", None)
     if scroll_steps:
@@ -79,7 +80,7 @@ def run_app(display, scroll_steps, cold, data_dir=None):
         return None
     t0 = time.monotonic_ns() // 1000
     proc = subprocess.Popen(["dbus-run-session", "--", app], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     result = {}
     deadline = time.monotonic() + (1200 if scroll_steps else 60)
     try:
@@ -103,13 +104,30 @@ def run_app(display, scroll_steps, cold, data_dir=None):
             if time.monotonic() > deadline:
                 break
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_session(proc)
     return result
+
+
+def stop_session(proc):
+    """Ends the app and its bus (their own process group), and waits until every process
+    of the group is gone, so that the next run starts on a quiet machine."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            proc.poll()
+            time.sleep(0.05)  # polling for the group's end, bounded by the deadline
+        else:
+            continue
+        break
+    proc.wait()
 
 
 def loadavg():
