@@ -3,6 +3,7 @@
 
 #include <adwaita.h>
 #include <dlfcn.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <gdk/x11/gdkx.h>
 #include <string.h>
@@ -27,7 +28,8 @@
  *    colours stays light;
  *  - plain text: shown, URLs linked, a long quote folded behind "Show Quoted Text", a
  *    short one left; To and Cc decoded;
- *  - an attachment listed and saved byte for byte;
+ *  - an attachment listed and saved byte for byte; its Open button hands a private copy
+ *    to the desktop's application for the type, its Save button asks in the file chooser;
  *  - a body not downloaded and no backend to ask: an error with Retry;
  *  - a body not downloaded, with letterbox-backend on the test bus syncing an on-demand
  *    IMAP account against the Dovecot fixture: the spinner, FetchBody, then the text;
@@ -718,10 +720,7 @@ typedef struct
   GAsyncResult *result;
 } Saved;
 
-static void
-test_attachment (void)
-{
-  const char *raw = "From: Alice <alice@example.org>\r\n"
+static const char attachment_raw[] = "From: Alice <alice@example.org>\r\n"
                     "To: bob@example.org\r\n"
                     "Subject: Report\r\n"
                     "MIME-Version: 1.0\r\n"
@@ -738,7 +737,11 @@ test_attachment (void)
                     "\r\n"
                     "JVBERi0xLjQKJcTl8uXr\r\n"
                     "--m--\r\n";
-  gint64 id = add_message (raw, 30, TRUE);
+
+static void
+test_attachment (void)
+{
+  gint64 id = add_message (attachment_raw, 30, TRUE);
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("lb-view-save-XXXXXX", &error);
   g_autoptr(GFile) file = NULL;
@@ -769,6 +772,143 @@ test_attachment (void)
                                                                  &error));
   g_clear_object (&w.result);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  lb_test_remove_tree (dir);
+}
+
+static gboolean
+is_button_with_tooltip (GtkWidget     *widget,
+                        gconstpointer  text)
+{
+  return GTK_IS_BUTTON ((GtkWidget *) widget) &&
+         g_strcmp0 (gtk_widget_get_tooltip_text (widget), text) == 0;
+}
+
+static gboolean
+is_mapped (gpointer user_data)
+{
+  return gtk_widget_get_mapped (user_data);
+}
+
+static gboolean
+has_pdf (gpointer user_data)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  return g_file_get_contents (user_data, &contents, &len, NULL) && len == 15 &&
+         memcmp (contents, "%PDF-1.4\n%\xc4\xe5\xf2\xe5\xeb", 15) == 0;
+}
+
+static GtkWidget *
+file_chooser_dialog (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) toplevel = g_list_model_get_item (toplevels, i);
+
+      if (GTK_IS_FILE_CHOOSER_DIALOG (toplevel) && gtk_widget_get_visible (toplevel))
+        return toplevel;
+    }
+  return NULL;
+}
+
+/* Whether the open file chooser would save to the path @user_data. */
+static gboolean
+chooser_names (gpointer user_data)
+{
+  GtkWidget *dialog = file_chooser_dialog ();
+  g_autoptr(GFile) file = dialog != NULL ? gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog))
+                                         : NULL;
+  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+  return g_strcmp0 (path, user_data) == 0;
+}
+
+static gboolean
+chooser_shown (gpointer user_data)
+{
+  return file_chooser_dialog () != NULL;
+}
+
+/* The attachment row's own buttons, as a person clicks them: Open writes a private copy
+ * and hands it to the desktop's application for the type (here a script that copies it
+ * where the test can read it); Save asks where, in the file chooser, and writes there. */
+static void
+test_attachment_buttons (void)
+{
+  gint64 id = add_message (attachment_raw, 31, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lb-view-open-XXXXXX", &error);
+  g_autofree char *apps = g_build_filename (g_get_user_data_dir (), "applications", NULL);
+  g_autofree char *script = g_build_filename (dir, "opener.sh", NULL);
+  g_autofree char *opened = g_build_filename (dir, "opened.pdf", NULL);
+  g_autofree char *opened_path = g_build_filename (dir, "opened-path", NULL);
+  g_autofree char *saved = g_build_filename (dir, "chosen.pdf", NULL);
+  g_autofree char *script_text = NULL;
+  g_autofree char *desktop_path = NULL;
+  g_autofree char *desktop_text = NULL;
+  g_autofree char *mimeapps = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *private_dir = NULL;
+  g_autofree char *cache = g_build_filename (g_get_user_cache_dir (), "letterbox", "attachments",
+                                             NULL);
+  GtkWidget *open, *save, *dialog;
+  GStatBuf st;
+
+  g_assert_no_error (error);
+  /* The desktop's handler for PDF: installed as any application is, in the (private)
+   * XDG directories run-gui-test.sh gives the test. */
+  script_text = g_strdup_printf ("#!/bin/sh\nprintf '%%s' \"$1\" > '%s'\n"
+                                 "cp \"$1\" '%s.part' && mv '%s.part' '%s'\n",
+                                 opened_path, opened, opened, opened);
+  g_assert_true (g_file_set_contents (script, script_text, -1, &error));
+  g_assert_cmpint (g_chmod (script, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
+  desktop_path = g_build_filename (apps, "lb-test-opener.desktop", NULL);
+  desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test opener\n"
+                                  "Exec=%s %%f\nMimeType=application/pdf;\nNoDisplay=true\n",
+                                  script);
+  g_assert_true (g_file_set_contents (desktop_path, desktop_text, -1, &error));
+  mimeapps = g_build_filename (g_get_user_config_dir (), "mimeapps.list", NULL);
+  g_assert_true (g_file_set_contents (mimeapps, "[Default Applications]\n"
+                                      "application/pdf=lb-test-opener.desktop\n", -1, &error));
+
+  show_and_wait (id, "text");
+  open = find_widget (GTK_WIDGET (view), is_button_with_tooltip, "Open “report.pdf”");
+  save = find_widget (GTK_WIDGET (view), is_button_with_tooltip, "Save “report.pdf”");
+  g_assert_nonnull (open);
+  g_assert_nonnull (save);
+
+  /* Open: the handler gets a copy in a private folder under the cache. */
+  /* The attachments slide in: a click lands once the buttons are on screen. */
+  g_assert_true (lb_test_wait_until (is_mapped, open, 20000));
+  g_assert_true (gtk_widget_activate (open));
+  g_assert_true (lb_test_wait_until (has_pdf, opened, 20000));
+  g_assert_true (g_file_get_contents (opened_path, &path, NULL, &error));
+  g_assert_true (g_str_has_prefix (path, cache));
+  g_assert_true (g_str_has_suffix (path, "/report.pdf"));
+  private_dir = g_path_get_dirname (path);
+  g_assert_cmpint (g_stat (private_dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  g_assert_true (has_pdf (path));
+
+  /* Save: the file chooser asks; the file lands where the person chose. */
+  gtk_widget_activate (save);
+  g_assert_true (lb_test_wait_until (chooser_shown, NULL, 20000));
+  dialog = file_chooser_dialog ();
+  g_assert_cmpstr (gtk_file_chooser_get_current_name (GTK_FILE_CHOOSER (dialog)), ==, "report.pdf");
+  /* As a person types it into the name field: the whole path. */
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), saved);
+  g_assert_true (lb_test_wait_until (chooser_names, saved, 20000));
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_ACCEPT);
+  g_assert_true (lb_test_wait_until (has_pdf, saved, 20000));
+  g_assert_null (file_chooser_dialog ());
+
+  g_unlink (mimeapps);
+  g_unlink (desktop_path);
+  lb_test_remove_tree (private_dir);
   lb_test_remove_tree (dir);
 }
 
@@ -1026,6 +1166,7 @@ main (int   argc,
   g_test_add_func ("/message-view/dark-style", test_dark_style);
   g_test_add_func ("/message-view/plain-text", test_plain_text);
   g_test_add_func ("/message-view/attachment", test_attachment);
+  g_test_add_func ("/message-view/attachment-buttons", test_attachment_buttons);
   g_test_add_func ("/message-view/not-downloaded", test_not_downloaded);
   g_test_add_func ("/message-view/fetch-on-demand", test_fetch_on_demand);
   status = g_test_run ();
