@@ -168,6 +168,24 @@ def find_showing(root, predicate):
             return acc
     return None
 
+def message_row(frame, subject):
+    """The message list's showing row for subject (its accessible name includes the
+    subject; the row draws its text itself, so it is a panel with no labels inside)."""
+    messages = find(frame, named("Messages"))
+    return find_showing(messages or frame, lambda a: a is not None and subject in (a.name or "")
+                        and a.getRole() in (pyatspi.ROLE_LIST_ITEM, pyatspi.ROLE_TABLE_ROW,
+                                            pyatspi.ROLE_TABLE_CELL, pyatspi.ROLE_PANEL))
+
+
+def folder_row(frame, prefix, nth=0):
+    """The nth showing sidebar row whose name is prefix or starts with "prefix, "."""
+    folders = find(frame, named("Folders", pyatspi.ROLE_LIST))
+    rows = [r for r in find_all(folders, lambda a: a is not None and a.getRole() == pyatspi.ROLE_LIST_ITEM
+                                and (a.name == prefix or (a.name or "").startswith(prefix + ", ")))
+            if showing(r)]
+    return rows[nth] if len(rows) > nth else None
+
+
 
 def frames(app):
     return [app.getChildAtIndex(i) for i in range(app.childCount)

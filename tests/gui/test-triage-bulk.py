@@ -14,7 +14,7 @@ import time
 import pyatspi
 
 import lbgui
-from lbgui import find, find_all, find_showing, named, showing, wait_for
+from lbgui import find_showing, folder_row, message_row, named, wait_for
 
 ALICE = "alice@example.test"
 N = int(os.environ.get("LB_BULK_MESSAGES", "600"))
@@ -54,21 +54,6 @@ def count(fx, mailbox, query="all"):
     """How many messages of alice's mailbox match a doveadm search query."""
     out = fx.doveadm("search", "-u", ALICE, "mailbox", mailbox, *query.split())
     return len(out.splitlines())
-
-
-def folder_row(frame, prefix):
-    folders = find(frame, named("Folders", pyatspi.ROLE_LIST))
-    rows = [r for r in find_all(folders, lambda a: a is not None and a.getRole() == pyatspi.ROLE_LIST_ITEM
-                                and (a.name == prefix or (a.name or "").startswith(prefix + ", ")))
-            if showing(r)]
-    return rows[0] if rows else None
-
-
-def message_row(frame, subject):
-    messages = find(frame, named("Messages"))
-    return find_showing(messages or frame, lambda a: a is not None and subject in (a.name or "")
-                        and a.getRole() in (pyatspi.ROLE_LIST_ITEM, pyatspi.ROLE_TABLE_ROW,
-                                            pyatspi.ROLE_TABLE_CELL, pyatspi.ROLE_LABEL))
 
 
 def main():

@@ -10,13 +10,12 @@
 import hashlib
 import socket
 import ssl
-import subprocess
 import sys
 
 import pyatspi
 
 import lbgui
-from lbgui import contains, find, find_all, find_showing, named, showing, wait_for
+from lbgui import find_showing, folder_row, wait_for
 
 ALICE = "alice@example.test"
 
@@ -30,14 +29,6 @@ def server_fingerprint(fx):
         with context.wrap_socket(sock) as tls:
             digest = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
-def folder_row(frame, prefix, nth=0):
-    folders = find(frame, named("Folders", pyatspi.ROLE_LIST))
-    rows = [r for r in find_all(folders, lambda a: a is not None and a.getRole() == pyatspi.ROLE_LIST_ITEM
-                                and (a.name == prefix or (a.name or "").startswith(prefix + ", ")))
-            if showing(r)]
-    return rows[nth] if len(rows) > nth else None
 
 
 def button(root, name):

@@ -18,31 +18,13 @@ import tempfile
 import pyatspi
 
 import lbgui
-from lbgui import contains, find, find_all, find_showing, named, showing, wait_for
+from lbgui import find, find_showing, folder_row, message_row, named, wait_for
 
 ALICE = "alice@example.test"
 
 
 def server_has(fx, message_id, mailbox):
     return mailbox in fx.mailboxes_of(ALICE, message_id)
-
-
-def message_row(frame, subject):
-    """The message list's row for subject (its accessible name includes the subject; the
-    row draws its text itself, so it is a panel with no labels inside)."""
-    messages = find(frame, named("Messages"))
-    return find_showing(messages or frame, lambda a: a is not None and subject in (a.name or "")
-                        and a.getRole() in (pyatspi.ROLE_LIST_ITEM, pyatspi.ROLE_TABLE_ROW,
-                                            pyatspi.ROLE_TABLE_CELL, pyatspi.ROLE_PANEL))
-
-
-def folder_row(frame, prefix, nth=0):
-    """The nth showing sidebar row whose name is prefix or starts with "prefix, "."""
-    folders = find(frame, named("Folders", pyatspi.ROLE_LIST))
-    rows = [r for r in find_all(folders, lambda a: a is not None and a.getRole() == pyatspi.ROLE_LIST_ITEM
-                                and (a.name == prefix or (a.name or "").startswith(prefix + ", ")))
-            if showing(r)]
-    return rows[nth] if len(rows) > nth else None
 
 
 def picker_filter_text(app):
