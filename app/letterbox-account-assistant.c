@@ -1423,6 +1423,23 @@ letterbox_account_assistant_new_for_account (GtkWindow   *parent,
 }
 
 /**
+ * letterbox_account_assistant_check_now:
+ *
+ * For an assistant made by letterbox_account_assistant_new_for_account(): signs in to
+ * the account's servers at once, as Next on its server page does, so that a certificate
+ * to review (Review Certificate in the window) is the first page shown.
+ */
+void
+letterbox_account_assistant_check_now (LetterboxAccountAssistant *self)
+{
+  g_return_if_fail (LETTERBOX_IS_ACCOUNT_ASSISTANT (self));
+  g_return_if_fail (self->edit_id != NULL);
+
+  show_page (self, "manual");
+  gtk_widget_activate_action (GTK_WIDGET (self), "assistant.next", NULL);
+}
+
+/**
  * letterbox_account_assistant_get_account_id:
  *
  * Returns: (nullable): the id of the account saved, once it is

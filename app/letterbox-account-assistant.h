@@ -14,5 +14,6 @@ LetterboxAccountAssistant *letterbox_account_assistant_new_for_account (GtkWindo
                                                                         const char  *account_id,
                                                                         GError     **error);
 const char                *letterbox_account_assistant_get_account_id  (LetterboxAccountAssistant *self);
+void                       letterbox_account_assistant_check_now       (LetterboxAccountAssistant *self);
 
 G_END_DECLS

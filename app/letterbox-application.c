@@ -151,6 +151,8 @@ review_certificate_action (GSimpleAction *action,
     }
   gtk_window_set_application (window, app);
   gtk_window_present (window);
+  /* Straight to the sign-in: the certificate to review is the page that shows. */
+  letterbox_account_assistant_check_now (LETTERBOX_ACCOUNT_ASSISTANT (window));
 }
 
 static const GActionEntry account_actions[] = {

@@ -156,7 +156,15 @@ def showing(acc):
         hit = window.queryComponent().getAccessibleAtPoint(ext.x + ext.width // 2,
                                                            ext.y + ext.height // 2,
                                                            pyatspi.DESKTOP_COORDS)
-        return hit is not None and hit == acc
+        # A widget that draws its own text answers with itself (or, for its list item, with
+        # the row inside it).
+        while hit is not None:
+            if hit == acc:
+                return True
+            if acc.getRole() == pyatspi.ROLE_LABEL:
+                return False
+            hit = hit.parent
+        return False
     except Exception:
         return False
 
