@@ -50,6 +50,10 @@ ninja -C _build-asan
 meson test -C _build-asan --print-errorlogs --num-processes 2 --suite unit --suite integration ||
   status=1
 summary _build-asan sanitizers
+# The GUI code in-process (list, status widgets, reading pane) under the sanitizers too.
+meson test -C _build-asan --no-rebuild --print-errorlogs --num-processes 2 \
+  test-message-list test-status test-message-view || status=1
+summary _build-asan "sanitizers (in-process GUI)"
 
 echo "letterbox: all tests took $(( SECONDS - start )) s"
 exit $status
