@@ -510,6 +510,30 @@ class App:
             self.proc.wait()
 
 
+
+def report_failure(tap, error, name):
+    """The test stopped early: says why, with a picture of the screen in
+    LB_SCREENSHOT_DIR (or the temporary folder) as NAME-failure.png."""
+    tap.check("the GUI test ran to the end", False, repr(error).replace("\n", " "))
+    try:  # what the screen showed, for whoever reads the failure
+        folder = os.environ.get("LB_SCREENSHOT_DIR") or tempfile.gettempdir()
+        tap.note("screen at the failure: " + screenshot(os.path.join(folder, f"{name}-failure.png")))
+    except Exception:
+        pass
+
+
+def stop_all(app=None, backend=None, fx=None, home=None):
+    """Stops what a test started, each that is not None: the app, the backend, the
+    servers, then the home directory goes."""
+    if app is not None:
+        app.kill()
+    if backend is not None:
+        backend.stop()
+    if fx is not None:
+        fx.stop()
+    if home is not None:
+        home.remove()
+
 # --- screenshots ------------------------------------------------------------------------
 
 def _png(width, height, rgb_rows):

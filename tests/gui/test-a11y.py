@@ -367,18 +367,9 @@ def main():
         code = app.quit()
         tap.check("the app quits cleanly", code == 0, f"exit {code}")
     except Exception as e:
-        import traceback
-        traceback.print_exc()
-        tap.check("the GUI test ran to the end", False, repr(e).replace("\n", " "))
+        lbgui.report_failure(tap, e, "a11y")
     finally:
-        if app is not None:
-            app.kill()
-        if backend is not None:
-            backend.stop()
-        if fx is not None:
-            fx.stop()
-        if home is not None:
-            home.remove()
+        lbgui.stop_all(app=app, backend=backend, fx=fx, home=home)
     return tap.finish()
 
 

@@ -183,20 +183,9 @@ def main():
         code = app.quit()
         tap.check("the app quits cleanly", code == 0, f"exit {code}")
     except Exception as e:
-        tap.check("the GUI test ran to the end", False, repr(e))
-        try:
-            tap.note("screen at the failure: " + lbgui.screenshot("/tmp/letterbox-triage-more-failure.png"))
-        except Exception:
-            pass
+        lbgui.report_failure(tap, e, "triage-more")
     finally:
-        if app is not None:
-            app.kill()
-        if backend is not None:
-            backend.stop()
-        if fx is not None:
-            fx.stop()
-        if home is not None:
-            home.remove()
+        lbgui.stop_all(app=app, backend=backend, fx=fx, home=home)
     return tap.finish()
 
 

@@ -9,11 +9,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import pyatspi
 
 import lbgui
+from lbgui import click, find, named, showing, starts_with, wait_for
 
 APP = os.environ["LB_APP_PATH"]
 APP_ID = "org.letterbox.Letterbox"
@@ -30,22 +30,6 @@ def check(name, ok, detail=""):
           file=tap)
 
 
-def wait_for(condition, timeout, what):
-    """Polls condition until it returns something true, or fails after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception as e:  # the tree changes under us while the app starts
-            value, last_error = None, e
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}"
-                       + (f" (last error: {last_error!r})" if last_error else ""))
-
-
 def find_app():
     desktop = pyatspi.Registry.getDesktop(0)
     for i in range(desktop.childCount):
@@ -55,64 +39,9 @@ def find_app():
     return None
 
 
-def find(root, predicate):
-    return pyatspi.findDescendant(root, predicate, breadth_first=True)
-
-
-def named(name, role=None):
-    return lambda a: a is not None and a.name == name and (role is None or a.getRole() == role)
-
-
-def starts_with(prefix):
-    return lambda a: a is not None and (a.name or "").startswith(prefix)
-
-
-def extents(acc):
-    # Screen coordinates: GTK 4.8 answers hit tests only in these (and warns that it cannot
-    # know the screen position; without a window manager the window sits at (0, 0), so the
-    # window-relative numbers it gives are the screen's).
-    return acc.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
-
-
-def showing(acc):
-    """Whether a person sees acc. GTK 4.8 marks every widget, even one on a hidden stack
-    page, as visible and none as showing, so ask the window what lies at the centre of a
-    label (GTK answers hit tests for labels, not for rows or boxes): a label is showing
-    when the hit is the label itself; anything else when one of its labels is."""
-    if acc is None:
-        return False
-    if acc.getRole() != pyatspi.ROLE_LABEL:
-        labels = pyatspi.findAllDescendants(acc, lambda a: a.getRole() == pyatspi.ROLE_LABEL)
-        if labels:
-            return any(showing(label) for label in labels)
-        # A widget that draws its own text (a message row) answers hit tests itself.
-    ext = extents(acc)
-    if ext.width <= 0 or ext.height <= 0:
-        return False
-    window = acc
-    while window.getRole() != pyatspi.ROLE_FRAME:
-        window = window.parent
-    hit = window.queryComponent().getAccessibleAtPoint(ext.x + ext.width // 2, ext.y + ext.height // 2,
-                                                       pyatspi.DESKTOP_COORDS)
-    # A widget that draws its own text answers with itself (or, for its list item, with
-    # the row inside it).
-    while hit is not None:
-        if hit == acc:
-            return True
-        if acc.getRole() == pyatspi.ROLE_LABEL:
-            return False
-        hit = hit.parent
-    return False
-
-
 def frames(app):
     return [app.getChildAtIndex(i) for i in range(app.childCount)
             if app.getChildAtIndex(i).getRole() == pyatspi.ROLE_FRAME]
-
-
-def click(acc):
-    ext = extents(acc)
-    pyatspi.Registry.generateMouseEvent(ext.x + ext.width // 2, ext.y + ext.height // 2, "b1c")
 
 
 def main():
