@@ -567,7 +567,8 @@ imap_done_cb (GObject      *source,
   else
     {
       changed = stats.new_messages + stats.bodies + stats.flag_updates + stats.expunged +
-                stats.replayed + stats.dropped + stats.uidvalidity_resets > 0 ||
+                stats.replayed + stats.dropped + stats.uidvalidity_resets +
+                stats.folders_changed > 0 ||
                 a->last_sync == 0;
       account_run_done (a, changed, imap_result (&stats, elapsed_ms (a)), NULL);
     }

@@ -1089,6 +1089,53 @@ journal_last (Core      *self,
   return TRUE;
 }
 
+/* The message's pending move, if any: its id and payload (kind "move", else unchanged).
+ * @first: the oldest, also one the sync marked as sent ("move-sent": on its way to the
+ * server, no longer to be folded into) — where the server has the message; else the
+ * newest not yet sent. */
+static gboolean
+journal_pending_move (Core      *self,
+                      gint64     message_id,
+                      gboolean   first,
+                      gint64    *entry_id,
+                      char     **kind,
+                      GVariant **payload,
+                      GError   **error)
+{
+  sqlite3_stmt *s = stmt (self, first ? "SELECT id, payload FROM journal WHERE message_id = ?1 "
+                                        "AND kind IN ('move', 'move-sent') ORDER BY id LIMIT 1"
+                                      : "SELECT id, payload FROM journal WHERE message_id = ?1 "
+                                        "AND kind = 'move' ORDER BY id DESC LIMIT 1", error);
+  GVariant *found = NULL;
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, message_id);
+  if (sqlite3_step (s) == SQLITE_ROW)
+    {
+      *entry_id = sqlite3_column_int64 (s, 0);
+      found = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"),
+                               (const char *) sqlite3_column_text (s, 1), NULL, NULL, NULL);
+      if (found == NULL)
+        {
+          sqlite3_reset (s);
+          g_set_error (error, LB_STORE_ERROR, LB_STORE_ERROR_CORRUPT,
+                       _("Journal entry %lld of the mail store cannot be read"),
+                       (long long) *entry_id);
+          return FALSE;
+        }
+    }
+  sqlite3_reset (s);
+  if (found != NULL)
+    {
+      g_free (*kind);
+      *kind = g_strdup ("move");
+      g_clear_pointer (payload, g_variant_unref);
+      *payload = found;
+    }
+  return TRUE;
+}
+
 static gboolean
 journal_update (Core      *self,
                 gint64     entry_id,
@@ -1268,6 +1315,13 @@ do_move (Core    *self,
 
   if (!journal_last (self, job->message_id, &entry, &kind, &payload, error))
     return FALSE;
+  /* The pending move may not be the newest entry (a flag change made after it): look it
+   * up, or a move back would be recorded with no UID to move from. One the sync marked as
+   * sent is not folded into: the server may have done it already, so this move is
+   * recorded after it, from where it puts the message (the sync fills in the UID). */
+  if (row.uid == 0 && g_strcmp0 (kind, "move") != 0 && g_strcmp0 (kind, "append") != 0 &&
+      !journal_pending_move (self, job->message_id, FALSE, &entry, &kind, &payload, error))
+    return FALSE;
   if (row.uid == 0 && g_strcmp0 (kind, "move") == 0)
     {
       /* Moved again before the first move reached the server: one move from where the
@@ -1320,6 +1374,10 @@ do_expunge (Core    *self,
   if (!is_local (row.account_id))
     {
       if (!journal_last (self, job->message_id, &entry, &kind, &payload, error))
+        return FALSE;
+      /* Where the server has it: the pending move's source, even behind a flag change. */
+      if (row.uid == 0 && g_strcmp0 (kind, "append") != 0 &&
+          !journal_pending_move (self, job->message_id, TRUE, &entry, &kind, &payload, error))
         return FALSE;
       if (row.uid == 0 && g_strcmp0 (kind, "move") == 0)
         {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lb-imap-parser.h"
 #include "lb-imap-service.h"
 #include "lb-imap-session.h"
 #include "lb-imap-sync.h"
@@ -103,6 +104,13 @@ typedef struct
   guint32 row_flags;
   guint64 row_size;
   gboolean upload_checked;  /* append: looked for an earlier upload of it */
+  /* From the payload: move (source UID, destination, Message-ID), expunge (UID,
+   * Message-ID), flags (set, clear). */
+  guint32 src_uid;
+  gint64 dest_folder;
+  char *mid;
+  guint32 set;
+  guint32 clear;
 } Entry;
 
 typedef struct
@@ -148,6 +156,17 @@ typedef struct
   /* Journal replay */
   GPtrArray *journal;      /* Entry* */
   guint journal_pos;
+  GArray *batch;           /* guint: the journal positions replayed together */
+  GArray *batch_uids;      /* guint32: their UIDs */
+  GHashTable *batch_new;   /* move: source UID → destination UID (COPYUID) */
+  guint batch_end;         /* the journal position after the batch */
+  char **chunks;           /* the UID set, in lines of at most BATCH_LINE bytes */
+  guint chunk;
+  guint batch_step;
+  gboolean batch_refused;  /* the server said NO to a command of the batch */
+  GArray *batch_valid;     /* gboolean: moves still as read, marked as sent */
+  gboolean waited;         /* an entry waits for a later pass */
+  gboolean second_pass;    /* the message pass runs again for those */
 
   /* Bodies: literals the parser streamed, by sequence number */
   GHashTable *streamed;    /* GUINT_TO_POINTER (seq) → GByteArray* */
@@ -186,6 +205,7 @@ entry_free (Entry *e)
 {
   g_free (e->kind);
   g_free (e->payload);
+  g_free (e->mid);
   g_free (e);
 }
 
@@ -465,6 +485,11 @@ run_free (Run *run)
   g_clear_pointer (&run->parsed, g_ptr_array_unref);
   g_clear_error (&run->writer_error);
   g_clear_pointer (&run->journal, g_ptr_array_unref);
+  g_clear_pointer (&run->batch, g_array_unref);
+  g_clear_pointer (&run->batch_uids, g_array_unref);
+  g_clear_pointer (&run->batch_new, g_hash_table_unref);
+  g_clear_pointer (&run->chunks, g_strfreev);
+  g_clear_pointer (&run->batch_valid, g_array_unref);
   g_clear_pointer (&run->streamed, g_hash_table_unref);
   g_clear_object (&run->store);
   g_free (run);
@@ -766,6 +791,7 @@ typedef struct
   char *account_id;
   char *account_name;
   GPtrArray *folders; /* Folder*, borrowed from the run */
+  guint *changed;     /* out: folders added or removed (the run's stats) */
 } FoldersJob;
 
 static void
@@ -788,6 +814,7 @@ store_folders (sqlite3  *db,
   FoldersJob *job = data;
   sqlite3_stmt *s = NULL;
   g_autoptr(GString) keep = g_string_new (NULL);
+  gint64 newest = 0;
   char *sql;
   int rc;
 
@@ -795,6 +822,18 @@ store_folders (sqlite3  *db,
                          "VALUES (%Q, 'imap', %Q)", job->account_id, job->account_name);
   rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
   sqlite3_free (sql);
+  if (!sql_ok (db, rc, error))
+    return FALSE;
+
+  /* Folders are numbered upwards: one above this is new. */
+  rc = sqlite3_prepare_v2 (db, "SELECT coalesce(max(id), 0) FROM folders", -1, &s, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      newest = sqlite3_column_int64 (s, 0);
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  s = NULL;
   if (!sql_ok (db, rc, error))
     return FALSE;
 
@@ -824,6 +863,8 @@ store_folders (sqlite3  *db,
       if (rc == SQLITE_ROW)
         {
           f->id = sqlite3_column_int64 (s, 0);
+          if (f->id > newest)
+            (*job->changed)++;
           rc = sqlite3_step (s);
         }
       if (rc == SQLITE_DONE)
@@ -851,6 +892,9 @@ store_folders (sqlite3  *db,
                          job->account_id, keep->len > 0 ? keep->str : "0");
   rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
   sqlite3_free (sql);
+  /* The last statement's changes: the folders that went. */
+  if (rc == SQLITE_OK)
+    *job->changed += (guint) sqlite3_changes (db);
   return sql_ok (db, rc, error);
 }
 
@@ -955,6 +999,7 @@ list_cb (GObject      *source,
   job->account_id = g_strdup (run->self->account->id);
   job->account_name = g_strdup (account_name (run->self));
   job->folders = g_ptr_array_ref (run->folders);
+  job->changed = &run->stats.folders_changed;
   exec (task, store_folders, job, (GDestroyNotify) folders_job_free);
   when_written (task, (GSourceFunc) folders_stored);
 }
@@ -987,6 +1032,33 @@ journal_read_free (JournalRead *job)
   g_free (job);
 }
 
+static void
+entry_parse (Entry *e)
+{
+  g_autoptr(GVariant) v = NULL;
+
+  /* A move marked as sent by a run that ended before its result was recorded: replayed
+   * again (UID MOVE of a UID no longer there does nothing). */
+  if (strcmp (e->kind, "move-sent") == 0)
+    {
+      g_free (e->kind);
+      e->kind = g_strdup ("move");
+    }
+  if (strcmp (e->kind, "move") == 0 &&
+      (v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL, NULL)) != NULL)
+    {
+      gint64 src_folder;
+
+      g_variant_get (v, "(xuxs)", &src_folder, &e->src_uid, &e->dest_folder, &e->mid);
+    }
+  else if (strcmp (e->kind, "expunge") == 0 &&
+           (v = g_variant_parse (G_VARIANT_TYPE ("(us)"), e->payload, NULL, NULL, NULL)) != NULL)
+    g_variant_get (v, "(us)", &e->src_uid, &e->mid);
+  else if (strcmp (e->kind, "flags") == 0 &&
+           (v = g_variant_parse (G_VARIANT_TYPE ("(uu)"), e->payload, NULL, NULL, NULL)) != NULL)
+    g_variant_get (v, "(uu)", &e->set, &e->clear);
+}
+
 static gboolean
 read_journal (sqlite3  *db,
               gpointer  data,
@@ -1014,6 +1086,7 @@ read_journal (sqlite3  *db,
       e->row_uid = (guint32) sqlite3_column_int64 (s, 6);
       e->row_flags = (guint32) sqlite3_column_int64 (s, 7);
       e->row_size = (guint64) sqlite3_column_int64 (s, 8);
+      entry_parse (e);
       g_ptr_array_add (job->entries, e);
       rc = SQLITE_OK;
     }
@@ -1087,6 +1160,20 @@ fatal (const GError *error)
             error->code == LB_IMAP_ERROR_NONEXISTENT));
 }
 
+static void batch_done (GTask *task, gboolean dropped);
+
+/* The entry (or batch) at journal_pos cannot be done: it goes. */
+static void
+replay_drop (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (run->batch != NULL)
+    batch_done (task, TRUE);
+  else
+    entry_done (task, g_ptr_array_index (run->journal, run->journal_pos), TRUE, 0, 0);
+}
+
 typedef void (*SelectedFunc) (GTask *task);
 
 typedef struct
@@ -1120,7 +1207,7 @@ replay_selected_cb (GObject      *source,
       /* The folder is gone on the server: what was to be done in it is moot. */
       g_debug ("Dropping journal entry: %s", error->message);
       g_error_free (error);
-      entry_done (task, g_ptr_array_index (run->journal, run->journal_pos), TRUE, 0, 0);
+      replay_drop (task);
       return;
     }
   g_free (run->selected);
@@ -1141,7 +1228,7 @@ replay_select (GTask        *task,
   if (f == NULL)
     {
       /* The folder is gone on the server. */
-      entry_done (task, g_ptr_array_index (run->journal, run->journal_pos), TRUE, 0, 0);
+      replay_drop (task);
       return;
     }
   if (g_strcmp0 (run->selected, f->name) == 0)
@@ -1163,76 +1250,479 @@ entry (Run *run)
   return g_ptr_array_index (run->journal, run->journal_pos);
 }
 
-static void replay_expunged_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+/* ---- message operations in batches ---- */
+
+/* Consecutive entries of one kind on one folder (the same flags, the same destination)
+ * become one command over a UID set. Lines stay under BATCH_LINE bytes (RFC 9051 §4
+ * leaves the limit to servers; 8 KB is what they accept), more chunks otherwise. */
+#define BATCH_MAX 5000
+#define BATCH_LINE 7900
+
+/* The UIDs as RFC 9051 sequence-sets ("1:5,9"), sorted and in ranges, each at most
+ * @max bytes long. */
+static char **
+uid_set_chunks (GArray *uids,
+                gsize   max)
+{
+  g_autoptr(GArray) sorted = g_array_sized_new (FALSE, FALSE, sizeof (guint32), uids->len);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GString) chunk = g_string_new (NULL);
+
+  g_array_append_vals (sorted, uids->data, uids->len);
+  g_array_sort (sorted, compare_uid);
+  for (guint i = 0; i < sorted->len;)
+    {
+      guint32 first = g_array_index (sorted, guint32, i), last = first;
+      char part[24];
+
+      while (++i < sorted->len && g_array_index (sorted, guint32, i) <= last + 1)
+        last = g_array_index (sorted, guint32, i);
+      if (first == last)
+        g_snprintf (part, sizeof part, "%u", first);
+      else
+        g_snprintf (part, sizeof part, "%u:%u", first, last);
+      if (chunk->len > 0 && chunk->len + 1 + strlen (part) > max)
+        {
+          g_strv_builder_add (builder, chunk->str);
+          g_string_truncate (chunk, 0);
+        }
+      if (chunk->len > 0)
+        g_string_append_c (chunk, ',');
+      g_string_append (chunk, part);
+    }
+  if (chunk->len > 0)
+    g_strv_builder_add (builder, chunk->str);
+  return g_strv_builder_end (builder);
+}
+
+typedef struct
+{
+  gint64 entry;
+  gint64 message_id;
+  char *payload;         /* as replayed: a later change rewrites it */
+  gint64 src_folder;
+  guint32 src_uid;
+  gint64 dest_folder;
+  guint32 new_uid;       /* move: the destination's UID (COPYUID), 0 if unknown */
+  char *mid;
+} BatchItem;
+
+typedef struct
+{
+  char *account_id;
+  char *kind;
+  GArray *items;         /* BatchItem */
+} BatchDone;
 
 static void
-replay_store_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+batch_item_clear (BatchItem *item)
 {
-  GTask *task = user_data;
-  Run *run = g_task_get_task_data (task);
-  Entry *e = entry (run);
-  GError *error = NULL;
-  guint32 set, clear;
-
-  if (!lb_imap_session_uid_store_finish (LB_IMAP_SESSION (source), result, NULL, &error))
-    {
-      if (fatal (error))
-        {
-          fail (task, error);
-          return;
-        }
-      g_error_free (error);
-      entry_done (task, e, TRUE, 0, 0);
-      return;
-    }
-  /* Flags: after +FLAGS comes -FLAGS; one entry may need both. */
-  if (strcmp (e->kind, "flags") == 0)
-    {
-      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(uu)"), e->payload, NULL, NULL,
-                                               NULL);
-      g_autofree char *uid = g_strdup_printf ("%u", e->row_uid);
-
-      g_variant_get (v, "(uu)", &set, &clear);
-      if (set != 0)
-        {
-          /* The add is done; the removal follows once. */
-          g_free (e->payload);
-          e->payload = g_strdup_printf ("(uint32 0, uint32 %u)", clear);
-          if (clear != 0)
-            {
-              lb_imap_session_uid_store_async (run->session, uid, LB_IMAP_STORE_REMOVE,
-                                               flag_names (clear), 0, NULL, NULL,
-                                               g_task_get_cancellable (task), replay_store_cb,
-                                               task);
-              return;
-            }
-        }
-    }
-  if (strcmp (e->kind, "expunge") == 0 && lb_imap_session_has_capability (run->session, "UIDPLUS"))
-    {
-      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(us)"), e->payload, NULL, NULL,
-                                               NULL);
-      guint32 uid;
-      const char *mid;
-      g_autofree char *command = NULL;
-
-      g_variant_get (v, "(u&s)", &uid, &mid);
-      command = g_strdup_printf ("UID EXPUNGE %u", uid);
-      g_free (e->kind);
-      e->kind = g_strdup ("expunged");
-      lb_imap_session_command_async (run->session, command, NULL, g_task_get_cancellable (task),
-                                     replay_expunged_cb, task);
-      return;
-    }
-  entry_done (task, e, FALSE, 0, 0);
+  g_free (item->payload);
+  g_free (item->mid);
 }
 
 static void
-replay_expunged_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+batch_done_free (BatchDone *done)
+{
+  g_free (done->account_id);
+  g_free (done->kind);
+  g_array_unref (done->items);
+  g_free (done);
+}
+
+static char *
+move_payload (gint64      src_folder,
+              guint32     src_uid,
+              gint64      dest_folder,
+              const char *mid)
+{
+  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_new ("(xuxs)", src_folder, src_uid,
+                                                             dest_folder, mid));
+
+  return g_variant_print (v, TRUE);
+}
+
+static int
+exec_bound (sqlite3    *db,
+            const char *sql,
+            const char *format,
+            ...)
+{
+  sqlite3_stmt *s = NULL;
+  va_list ap;
+  int rc = sqlite3_prepare_v2 (db, sql, -1, &s, NULL);
+
+  va_start (ap, format);
+  for (int i = 1; rc == SQLITE_OK && format[i - 1] != '\0'; i++)
+    {
+      if (format[i - 1] == 'x')
+        sqlite3_bind_int64 (s, i, va_arg (ap, gint64));
+      else if (format[i - 1] == 'u')
+        {
+          guint32 u = va_arg (ap, guint32);
+
+          if (u != 0)
+            sqlite3_bind_int64 (s, i, u);
+        }
+      else
+        sqlite3_bind_text (s, i, va_arg (ap, const char *), -1, SQLITE_TRANSIENT);
+    }
+  va_end (ap);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (s);
+  sqlite3_finalize (s);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Writer thread: moves recorded while this one was on its way start where it put the
+ * message; they were recorded with source UID 0 (the writer does not fold a move into one
+ * marked as sent), and now learn it. */
+static int
+resolve_chained (sqlite3   *db,
+                 BatchItem *item)
+{
+  sqlite3_stmt *s = NULL;
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func (g_free);
+  int rc = sqlite3_prepare_v2 (db, "SELECT id, payload FROM journal WHERE message_id = ?1 AND "
+                                   "kind = 'move'", -1, &s, NULL);
+
+  if (rc == SQLITE_OK)
+    sqlite3_bind_int64 (s, 1, item->message_id);
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (ids, id);
+      g_ptr_array_add (payloads, g_strdup ((const char *) sqlite3_column_text (s, 1)));
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  if (rc != SQLITE_DONE)
+    return rc;
+  rc = SQLITE_OK;
+  for (guint i = 0; rc == SQLITE_OK && i < ids->len; i++)
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"),
+                                               g_ptr_array_index (payloads, i), NULL, NULL, NULL);
+      g_autofree char *rewritten = NULL;
+      gint64 p_src, p_dest;
+      guint32 p_uid;
+      const char *p_mid;
+
+      if (v == NULL)
+        continue;
+      g_variant_get (v, "(xux&s)", &p_src, &p_uid, &p_dest, &p_mid);
+      if (p_src != item->dest_folder || p_uid != 0)
+        continue;
+      rewritten = move_payload (p_src, item->new_uid, p_dest, p_mid);
+      rc = exec_bound (db, "UPDATE journal SET payload = ?1 WHERE id = ?2", "sx", rewritten,
+                       g_array_index (ids, gint64, i));
+    }
+  return rc;
+}
+
+/* Writer thread: the server moved a message from (src_folder, src_uid) to (dest_folder,
+ * new_uid). Whatever the store recorded meanwhile (this runs after every change queued
+ * while the MOVE was on the wire) is made to start from there, so that no change is lost:
+ *   - the entry as replayed: done, the row takes the new UID;
+ *   - the entry rewritten to go on to another folder: now a move from the destination;
+ *   - the entry gone because the message was moved back (its old UID restored): the row
+ *     loses that UID, and a move back from the destination is recorded;
+ *   - a later move or an expunge of the message from its old place: from the new one. */
+static int
+finish_move (sqlite3     *db,
+             const char  *account_id,
+             BatchItem   *item)
+{
+  sqlite3_stmt *s = NULL;
+  g_autofree char *payload = NULL;
+  gint64 row_folder = 0;
+  guint32 row_uid = 0;
+  gboolean have_row = FALSE;
+  int rc;
+
+  rc = sqlite3_prepare_v2 (db, "SELECT payload FROM journal WHERE id = ?1", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (s, 1, item->entry);
+      if ((rc = sqlite3_step (s)) == SQLITE_ROW)
+        payload = g_strdup ((const char *) sqlite3_column_text (s, 0));
+      rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+  sqlite3_finalize (s);
+  if (rc != SQLITE_OK)
+    return rc;
+
+  if (payload != NULL)
+    {
+      g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), payload, NULL, NULL,
+                                               NULL);
+      gint64 p_src = 0, p_dest = 0;
+      guint32 p_uid = 0;
+      const char *p_mid = item->mid;
+      g_autofree char *rewritten = NULL;
+
+      if (v != NULL)
+        g_variant_get (v, "(xux&s)", &p_src, &p_uid, &p_dest, &p_mid);
+      if (v == NULL || p_dest == item->dest_folder)
+        {
+          rc = exec_bound (db, "DELETE FROM journal WHERE id = ?1", "x", item->entry);
+          if (rc == SQLITE_OK && item->new_uid != 0)
+            rc = exec_bound (db, "UPDATE OR IGNORE messages SET uid = ?1 WHERE id = ?2 AND "
+                                 "folder_id = ?3 AND uid IS NULL", "uxx", item->new_uid,
+                             item->message_id, item->dest_folder);
+          if (rc == SQLITE_OK && item->new_uid != 0)
+            rc = resolve_chained (db, item);
+          return rc;
+        }
+      rewritten = move_payload (item->dest_folder, item->new_uid, p_dest, p_mid);
+      return exec_bound (db, "UPDATE journal SET folder_id = ?1, payload = ?2 WHERE id = ?3",
+                         "xsx", item->dest_folder, rewritten, item->entry);
+    }
+
+  if (item->message_id != 0)
+    {
+      rc = sqlite3_prepare_v2 (db, "SELECT folder_id, uid FROM messages WHERE id = ?1", -1, &s,
+                               NULL);
+      if (rc == SQLITE_OK)
+        {
+          sqlite3_bind_int64 (s, 1, item->message_id);
+          if ((rc = sqlite3_step (s)) == SQLITE_ROW)
+            {
+              have_row = TRUE;
+              row_folder = sqlite3_column_int64 (s, 0);
+              row_uid = (guint32) sqlite3_column_int64 (s, 1);
+            }
+          rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+      sqlite3_finalize (s);
+      if (rc != SQLITE_OK)
+        return rc;
+    }
+  if (have_row && row_folder == item->src_folder && row_uid == item->src_uid)
+    {
+      /* Moved back here while the move was on its way: the server has it in the
+       * destination. */
+      g_autofree char *back = move_payload (item->dest_folder, item->new_uid, item->src_folder,
+                                            item->mid);
+
+      g_debug ("Message %" G_GINT64_FORMAT " moved back during its move: moved again",
+               item->message_id);
+      rc = exec_bound (db, "UPDATE messages SET uid = NULL WHERE id = ?1", "x", item->message_id);
+      if (rc == SQLITE_OK)
+        rc = exec_bound (db, "INSERT INTO journal (account_id, kind, folder_id, payload, created, "
+                             "message_id) VALUES (?1, 'move', ?2, ?3, ?4, ?5)", "sxsxx",
+                         account_id, item->dest_folder, back,
+                         (gint64) (g_get_real_time () / G_USEC_PER_SEC), item->message_id);
+      return rc;
+    }
+
+  /* Entries naming the old place: a later move of the message, or its expunge. */
+  {
+    g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+    g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func (g_free);
+
+    if (have_row)
+      rc = sqlite3_prepare_v2 (db, "SELECT id, payload FROM journal WHERE message_id = ?1 AND "
+                                   "kind = 'move'", -1, &s, NULL);
+    else
+      rc = sqlite3_prepare_v2 (db, "SELECT id, payload FROM journal WHERE account_id = ?2 AND "
+                                   "kind = 'expunge' AND folder_id = ?3", -1, &s, NULL);
+    if (rc == SQLITE_OK)
+      {
+        sqlite3_bind_int64 (s, 1, item->message_id);
+        sqlite3_bind_text (s, 2, account_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (s, 3, item->src_folder);
+      }
+    while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+      {
+        gint64 id = sqlite3_column_int64 (s, 0);
+
+        g_array_append_val (ids, id);
+        g_ptr_array_add (payloads, g_strdup ((const char *) sqlite3_column_text (s, 1)));
+        rc = SQLITE_OK;
+      }
+    sqlite3_finalize (s);
+    if (rc != SQLITE_DONE)
+      return rc;
+    rc = SQLITE_OK;
+    for (guint i = 0; rc == SQLITE_OK && i < ids->len; i++)
+      {
+        gint64 id = g_array_index (ids, gint64, i);
+        const char *text = g_ptr_array_index (payloads, i);
+        g_autofree char *rewritten = NULL;
+
+        if (have_row)
+          {
+            g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), text, NULL, NULL,
+                                                     NULL);
+            gint64 p_src, p_dest;
+            guint32 p_uid;
+            const char *p_mid;
+
+            if (v == NULL)
+              continue;
+            g_variant_get (v, "(xux&s)", &p_src, &p_uid, &p_dest, &p_mid);
+            if (p_src != item->src_folder || p_uid != item->src_uid)
+              continue;
+            if (p_dest == item->dest_folder)
+              {
+                /* Moved back and then to where the server put it: nothing left to do. */
+                rc = exec_bound (db, "DELETE FROM journal WHERE id = ?1", "x", id);
+                if (rc == SQLITE_OK && item->new_uid != 0)
+                  rc = exec_bound (db, "UPDATE OR IGNORE messages SET uid = ?1 WHERE id = ?2 "
+                                       "AND folder_id = ?3 AND uid IS NULL", "uxx",
+                                   item->new_uid, item->message_id, item->dest_folder);
+                continue;
+              }
+            rewritten = move_payload (item->dest_folder, item->new_uid, p_dest, p_mid);
+          }
+        else
+          {
+            g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(us)"), text, NULL, NULL,
+                                                     NULL);
+            guint32 p_uid;
+            const char *p_mid;
+            g_autoptr(GVariant) nv = NULL;
+
+            if (v == NULL)
+              continue;
+            g_variant_get (v, "(u&s)", &p_uid, &p_mid);
+            if (p_uid != item->src_uid || g_strcmp0 (p_mid, item->mid) != 0)
+              continue;
+            nv = g_variant_ref_sink (g_variant_new ("(us)", item->new_uid, p_mid));
+            rewritten = g_variant_print (nv, TRUE);
+          }
+        rc = exec_bound (db, "UPDATE journal SET folder_id = ?1, payload = ?2 WHERE id = ?3",
+                         "xsx", item->dest_folder, rewritten, id);
+      }
+  }
+  return rc;
+}
+
+/* Writer thread: a batch replayed (or dropped). A flag entry goes only if it is still as
+ * replayed: a change folded into it meanwhile waits for the next run. */
+static gboolean
+finish_batch (sqlite3  *db,
+              gpointer  data,
+              GError  **error)
+{
+  BatchDone *done = data;
+  int rc = SQLITE_OK;
+
+  for (guint i = 0; rc == SQLITE_OK && i < done->items->len; i++)
+    {
+      BatchItem *item = &g_array_index (done->items, BatchItem, i);
+
+      if (strcmp (done->kind, "move") == 0)
+        rc = finish_move (db, done->account_id, item);
+      else
+        rc = exec_bound (db, "DELETE FROM journal WHERE id = ?1 AND payload = ?2", "xs",
+                         item->entry, item->payload);
+    }
+  return sql_ok (db, rc, error);
+}
+
+static void
+batch_clear (Run *run)
+{
+  g_clear_pointer (&run->batch, g_array_unref);
+  g_clear_pointer (&run->batch_uids, g_array_unref);
+  g_clear_pointer (&run->batch_new, g_hash_table_unref);
+  g_clear_pointer (&run->chunks, g_strfreev);
+  g_clear_pointer (&run->batch_valid, g_array_unref);
+  run->chunk = 0;
+  run->batch_step = 0;
+  run->batch_refused = FALSE;
+}
+
+/* The batch is done (or refused, or its folder gone: @dropped): its entries leave the
+ * journal in one writer job, moved messages take their new UIDs. */
+static void
+batch_done (GTask    *task,
+            gboolean  dropped)
+{
+  Run *run = g_task_get_task_data (task);
+  BatchDone *done = g_new0 (BatchDone, 1);
+  Entry *first = g_ptr_array_index (run->journal, g_array_index (run->batch, guint, 0));
+
+  done->account_id = g_strdup (run->self->account->id);
+  done->kind = g_strdup (first->kind);
+  done->items = g_array_sized_new (FALSE, TRUE, sizeof (BatchItem), run->batch->len);
+  g_array_set_clear_func (done->items, (GDestroyNotify) batch_item_clear);
+  for (guint i = 0; i < run->batch->len; i++)
+    {
+      Entry *e = g_ptr_array_index (run->journal, g_array_index (run->batch, guint, i));
+      BatchItem item = { 0 };
+
+      item.entry = e->id;
+      item.message_id = e->message_id;
+      item.payload = g_strdup (e->payload);
+      item.src_folder = e->folder_id;
+      item.src_uid = e->src_uid;
+      item.dest_folder = e->dest_folder;
+      item.mid = g_strdup (e->mid != NULL ? e->mid : "");
+      if (run->batch_new != NULL)
+        item.new_uid = GPOINTER_TO_UINT (g_hash_table_lookup (run->batch_new,
+                                                              GUINT_TO_POINTER (e->src_uid)));
+      g_array_append_val (done->items, item);
+    }
+  if (dropped || run->batch_refused)
+    run->stats.dropped += run->batch->len;
+  else
+    run->stats.replayed += run->batch->len;
+  trace (run, "replayed %u %s entries", run->batch->len, first->kind);
+  exec (task, finish_batch, done, (GDestroyNotify) batch_done_free);
+  crash_point ("replay");
+  run->journal_pos = run->batch_end;
+  batch_clear (run);
+  replay_next (task);
+}
+
+static void batch_step (GTask *task);
+
+/* A command of the batch answered: a NO ends only this batch (its entries go, as for a
+ * single entry the server refuses), a broken connection the run. */
+static gboolean
+batch_command_ok (GTask  *task,
+                  GError *error)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (error == NULL)
+    return TRUE;
+  if (fatal (error))
+    {
+      fail (task, error);
+      return FALSE;
+    }
+  g_debug ("Journal batch refused: %s", error->message);
+  g_error_free (error);
+  run->batch_refused = TRUE;
+  return TRUE;
+}
+
+static void
+batch_store_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  lb_imap_session_uid_store_finish (LB_IMAP_SESSION (source), result, NULL, &error);
+  if (!batch_command_ok (task, error))
+    return;
+  run->chunk++;
+  batch_step (task);
+}
+
+static void
+batch_command_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
   GTask *task = user_data;
   Run *run = g_task_get_task_data (task);
@@ -1240,111 +1730,435 @@ replay_expunged_cb (GObject      *source,
   GError *error = NULL;
 
   done = lb_imap_session_command_finish (LB_IMAP_SESSION (source), result, &error);
-  if (done == NULL && fatal (error))
+  if (!batch_command_ok (task, error))
+    return;
+  /* UID MOVE: COPYUID (RFC 4315 §3, RFC 6851 §4.3) in an untagged OK or the tagged one,
+   * source and destination UIDs in the same order. */
+  for (guint i = 0; done != NULL && i <= done->untagged->len; i++)
+    {
+      LbImapResponse *r = i < done->untagged->len ? g_ptr_array_index (done->untagged, i)
+                                                  : done->tagged;
+      g_autoptr(GArray) from = NULL;
+      g_autoptr(GArray) to = NULL;
+
+      if (r == NULL || r->code.kind != LB_IMAP_CODE_COPYUID || r->code.set == NULL ||
+          r->code.set2 == NULL ||
+          lb_imap_set_count (r->code.set) != lb_imap_set_count (r->code.set2))
+        continue;
+      from = g_array_new (FALSE, FALSE, sizeof (guint32));
+      to = g_array_new (FALSE, FALSE, sizeof (guint32));
+      for (guint k = 0; k < 2; k++)
+        {
+          LbImapSet *set = k == 0 ? r->code.set : r->code.set2;
+          GArray *out = k == 0 ? from : to;
+
+          for (guint j = 0; j < set->ranges->len; j++)
+            {
+              LbImapRange *range = &g_array_index (set->ranges, LbImapRange, j);
+              gint step = range->first <= range->last ? 1 : -1;
+
+              for (guint32 u = range->first;; u += step)
+                {
+                  g_array_append_val (out, u);
+                  if (u == range->last)
+                    break;
+                }
+            }
+        }
+      for (guint j = 0; j < from->len; j++)
+        g_hash_table_insert (run->batch_new, GUINT_TO_POINTER (g_array_index (from, guint32, j)),
+                             GUINT_TO_POINTER (g_array_index (to, guint32, j)));
+    }
+  run->chunk++;
+  batch_step (task);
+}
+
+static void
+batch_moved_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(LbImapSet) dest = NULL;
+  GError *error = NULL;
+
+  lb_imap_session_move_finish (LB_IMAP_SESSION (source), result, NULL, &dest, &error);
+  if (!batch_command_ok (task, error))
+    return;
+  /* Without MOVE the session copies: only the destination UIDs are known, so they map to
+   * the sources only when every one of them was copied (both in ascending order). */
+  if (dest != NULL)
+    {
+      g_autoptr(LbImapSet) ours = NULL;
+      g_autofree char *line = g_strdup_printf ("* VANISHED %s", run->chunks[run->chunk]);
+      g_autoptr(LbImapResponse) parsed = lb_imap_parse_response (line, strlen (line), NULL);
+
+      if (parsed != NULL && parsed->vanished != NULL &&
+          lb_imap_set_count (parsed->vanished) == lb_imap_set_count (dest))
+        {
+          guint n = 0;
+          guint32 *to = g_new (guint32, lb_imap_set_count (dest));
+
+          for (guint j = 0; j < dest->ranges->len; j++)
+            {
+              LbImapRange *range = &g_array_index (dest->ranges, LbImapRange, j);
+
+              for (guint32 u = MIN (range->first, range->last);; u++)
+                {
+                  to[n++] = u;
+                  if (u == MAX (range->first, range->last))
+                    break;
+                }
+            }
+          n = 0;
+          for (guint j = 0; j < parsed->vanished->ranges->len; j++)
+            {
+              LbImapRange *range = &g_array_index (parsed->vanished->ranges, LbImapRange, j);
+
+              for (guint32 u = range->first;; u++)
+                {
+                  g_hash_table_insert (run->batch_new, GUINT_TO_POINTER (u),
+                                       GUINT_TO_POINTER (to[n++]));
+                  if (u == range->last)
+                    break;
+                }
+            }
+          g_free (to);
+        }
+    }
+  run->chunk++;
+  batch_step (task);
+}
+
+/* The batch's commands, chunk by chunk: flags +FLAGS then -FLAGS; expunges \Deleted then
+ * UID EXPUNGE (UIDPLUS; else the folder's next expunge takes them); moves UID MOVE. */
+static void
+batch_step (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = g_ptr_array_index (run->journal, g_array_index (run->batch, guint, 0));
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (run->chunks[run->chunk] == NULL)
+    {
+      run->chunk = 0;
+      run->batch_step++;
+    }
+  if (strcmp (e->kind, "flags") == 0)
+    {
+      if (run->batch_step == 0 && e->set == 0)
+        run->batch_step = 1;
+      if (run->batch_step == 1 && e->clear == 0)
+        run->batch_step = 2;
+      if (run->batch_step < 2)
+        {
+          lb_imap_session_uid_store_async (run->session, run->chunks[run->chunk],
+                                           run->batch_step == 0 ? LB_IMAP_STORE_ADD
+                                                                : LB_IMAP_STORE_REMOVE,
+                                           flag_names (run->batch_step == 0 ? e->set : e->clear),
+                                           0, NULL, NULL, cancellable, batch_store_cb, task);
+          return;
+        }
+    }
+  else if (strcmp (e->kind, "expunge") == 0)
+    {
+      static const char *const deleted[] = { "\\Deleted", NULL };
+
+      if (run->batch_step == 1 && (run->batch_refused ||
+                                   !lb_imap_session_has_capability (run->session, "UIDPLUS")))
+        run->batch_step = 2;
+      if (run->batch_step == 0)
+        {
+          lb_imap_session_uid_store_async (run->session, run->chunks[run->chunk],
+                                           LB_IMAP_STORE_ADD, deleted, 0, NULL, NULL, cancellable,
+                                           batch_store_cb, task);
+          return;
+        }
+      if (run->batch_step == 1)
+        {
+          g_autofree char *command = g_strdup_printf ("UID EXPUNGE %s", run->chunks[run->chunk]);
+
+          lb_imap_session_command_async (run->session, command, NULL, cancellable,
+                                         batch_command_cb, task);
+          return;
+        }
+    }
+  else if (run->batch_step == 0)
+    {
+      Folder *dest = g_hash_table_lookup (run->by_id, &e->dest_folder);
+
+      if (lb_imap_session_has_capability (run->session, "MOVE"))
+        {
+          g_autofree char *encoded = lb_imap_session_encode_mailbox (run->session, dest->name);
+          g_autofree char *command = g_strdup_printf ("UID MOVE %s %s", run->chunks[run->chunk],
+                                                      encoded);
+
+          lb_imap_session_command_async (run->session, command, NULL, cancellable,
+                                         batch_command_cb, task);
+        }
+      else
+        lb_imap_session_move_async (run->session, run->chunks[run->chunk], dest->name,
+                                    cancellable, batch_moved_cb, task);
+      return;
+    }
+  batch_done (task, FALSE);
+}
+
+static void
+batch_selected (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  run->chunks = uid_set_chunks (run->batch_uids, BATCH_LINE);
+  run->chunk = 0;
+  run->batch_step = 0;
+  batch_step (task);
+}
+
+/* The UID an entry works on where the server has the message now, 0 if unknown. */
+static guint32
+entry_uid (Entry *e)
+{
+  return strcmp (e->kind, "flags") == 0 ? e->row_uid : e->src_uid;
+}
+
+/* The folder the entry's command runs in. */
+static gint64
+entry_folder (Entry *e)
+{
+  return strcmp (e->kind, "flags") == 0 ? e->row_folder : e->folder_id;
+}
+
+static gboolean
+same_batch (Entry *a,
+            Entry *b)
+{
+  if (strcmp (a->kind, b->kind) != 0 || entry_folder (a) != entry_folder (b) ||
+      entry_uid (b) == 0)
+    return FALSE;
+  if (strcmp (a->kind, "flags") == 0)
+    return a->set == b->set && a->clear == b->clear;
+  if (strcmp (a->kind, "move") == 0)
+    return a->dest_folder == b->dest_folder;
+  return TRUE;
+}
+
+/* An entry the message pass passes over: the other pass's, or a flag change waiting for
+ * its message's UID (a move or upload not replayed yet). */
+static gboolean
+passed_over (Run   *run,
+             Entry *e)
+{
+  if (run->folder_ops != g_str_has_prefix (e->kind, "folder-"))
+    return TRUE;
+  if (strcmp (e->kind, "flags") == 0 && e->row_uid == 0)
+    {
+      run->waited = TRUE;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void replay_resolve (GTask *task);
+
+typedef struct
+{
+  GArray *ids;         /* gint64 */
+  GPtrArray *payloads; /* char*: as read */
+  GArray *valid;       /* gboolean, out: still as read, now marked */
+} MarkSent;
+
+static void
+mark_sent_free (MarkSent *job)
+{
+  g_array_unref (job->ids);
+  g_ptr_array_unref (job->payloads);
+  g_array_unref (job->valid);
+  g_free (job);
+}
+
+/* Writer thread: the batch's moves as sent ("move-sent"), those still as read. */
+static gboolean
+mark_sent (sqlite3  *db,
+           gpointer  data,
+           GError  **error)
+{
+  MarkSent *job = data;
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2 (db, "UPDATE journal SET kind = 'move-sent' WHERE id = ?1 AND "
+                                   "payload = ?2 AND kind IN ('move', 'move-sent')", -1, &s,
+                               NULL);
+
+  for (guint i = 0; rc == SQLITE_OK && i < job->ids->len; i++)
+    {
+      sqlite3_reset (s);
+      sqlite3_bind_int64 (s, 1, g_array_index (job->ids, gint64, i));
+      sqlite3_bind_text (s, 2, g_ptr_array_index (job->payloads, i), -1, SQLITE_STATIC);
+      if ((rc = sqlite3_step (s)) == SQLITE_DONE)
+        {
+          g_array_index (job->valid, gboolean, i) = sqlite3_changes (db) > 0;
+          rc = SQLITE_OK;
+        }
+    }
+  sqlite3_finalize (s);
+  return sql_ok (db, rc, error);
+}
+
+/* The moves changed since the journal was read (moved on, or back) wait for the next
+ * pass; the others go. */
+static void
+batch_marked (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(GArray) valid = g_steal_pointer (&run->batch_valid);
+  g_autoptr(GArray) batch = g_steal_pointer (&run->batch);
+  g_autoptr(GArray) uids = g_steal_pointer (&run->batch_uids);
+  Entry *first;
+
+  if (!check_written (task))
+    return;
+  run->batch = g_array_new (FALSE, FALSE, sizeof (guint));
+  run->batch_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  for (guint i = 0; i < batch->len; i++)
+    if (g_array_index (valid, gboolean, i))
+      {
+        g_array_append_val (run->batch, g_array_index (batch, guint, i));
+        g_array_append_val (run->batch_uids, g_array_index (uids, guint32, i));
+      }
+    else
+      run->waited = TRUE;
+  if (run->batch->len == 0)
+    {
+      run->journal_pos = run->batch_end;
+      batch_clear (run);
+      replay_next (task);
+      return;
+    }
+  first = g_ptr_array_index (run->journal, g_array_index (run->batch, guint, 0));
+  replay_select (task, entry_folder (first), batch_selected);
+}
+
+/* The entry at journal_pos and those after it it can share a command with. */
+static void
+replay_batch (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  guint32 uid = entry_uid (e);
+  guint pos;
+
+  if (strcmp (e->kind, "move") == 0 &&
+      g_hash_table_lookup (run->by_id, &e->dest_folder) == NULL)
+    {
+      /* The destination is gone on the server. */
+      entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  if (uid == 0)
+    {
+      if (strcmp (e->kind, "move") == 0 && e->mid != NULL && e->mid[0] != '\0')
+        replay_select (task, e->folder_id, replay_resolve);
+      else
+        entry_done (task, e, TRUE, 0, 0);
+      return;
+    }
+  run->batch = g_array_new (FALSE, FALSE, sizeof (guint));
+  run->batch_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  run->batch_new = g_hash_table_new (NULL, NULL);
+  g_array_append_val (run->batch, run->journal_pos);
+  g_array_append_val (run->batch_uids, uid);
+  for (pos = run->journal_pos + 1; pos < run->journal->len && run->batch->len < BATCH_MAX; pos++)
+    {
+      Entry *next = g_ptr_array_index (run->journal, pos);
+
+      if (passed_over (run, next))
+        continue;
+      if (!same_batch (e, next))
+        break;
+      uid = entry_uid (next);
+      g_array_append_val (run->batch, pos);
+      g_array_append_val (run->batch_uids, uid);
+    }
+  run->batch_end = pos;
+  if (strcmp (e->kind, "move") == 0)
+    {
+      /* Durably marked as sent before UID MOVE goes out, so that a move made meanwhile
+       * (an Undo) is recorded after this one instead of cancelling it, also when this
+       * run is killed before it records the result. */
+      MarkSent *job = g_new0 (MarkSent, 1);
+
+      job->ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+      job->payloads = g_ptr_array_new_with_free_func (g_free);
+      run->batch_valid = g_array_new (FALSE, TRUE, sizeof (gboolean));
+      g_array_set_size (run->batch_valid, run->batch->len);
+      job->valid = g_array_ref (run->batch_valid);
+      for (guint i = 0; i < run->batch->len; i++)
+        {
+          Entry *m = g_ptr_array_index (run->journal, g_array_index (run->batch, guint, i));
+
+          g_array_append_val (job->ids, m->id);
+          g_ptr_array_add (job->payloads, g_strdup (m->payload));
+        }
+      exec (task, mark_sent, job, (GDestroyNotify) mark_sent_free);
+      when_written (task, (GSourceFunc) batch_marked);
+      return;
+    }
+  replay_select (task, entry_folder (e), batch_selected);
+}
+
+/* A move whose source UID is not known (recorded while an earlier move of the message was
+ * on its way, and the server did not say where that put it): found by its Message-ID. */
+static void
+resolved_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  Run *run = g_task_get_task_data (task);
+  Entry *e = entry (run);
+  g_autoptr(LbImapSet) set = NULL;
+  GError *error = NULL;
+  guint32 uid = 0;
+
+  set = lb_imap_session_uid_search_finish (LB_IMAP_SESSION (source), result, &error);
+  if (set == NULL && fatal (error))
     {
       fail (task, error);
       return;
     }
   g_clear_error (&error);
-  entry_done (task, entry (run), FALSE, 0, 0);
-}
-
-static void
-replay_flags (GTask *task)
-{
-  Run *run = g_task_get_task_data (task);
-  Entry *e = entry (run);
-  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(uu)"), e->payload, NULL, NULL, NULL);
-  g_autofree char *uid = g_strdup_printf ("%u", e->row_uid);
-  guint32 set, clear;
-
-  g_variant_get (v, "(uu)", &set, &clear);
-  lb_imap_session_uid_store_async (run->session, uid,
-                                   set != 0 ? LB_IMAP_STORE_ADD : LB_IMAP_STORE_REMOVE,
-                                   flag_names (set != 0 ? set : clear), 0, NULL, NULL,
-                                   g_task_get_cancellable (task), replay_store_cb, task);
-}
-
-static void
-replay_expunge (GTask *task)
-{
-  Run *run = g_task_get_task_data (task);
-  Entry *e = entry (run);
-  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(us)"), e->payload, NULL, NULL, NULL);
-  static const char *const deleted[] = { "\\Deleted", NULL };
-  g_autofree char *set = NULL;
-  guint32 uid;
-  const char *mid;
-
-  g_variant_get (v, "(u&s)", &uid, &mid);
+  for (guint i = 0; set != NULL && i < set->ranges->len; i++)
+    uid = MAX (uid, g_array_index (set->ranges, LbImapRange, i).last);
   if (uid == 0)
     {
+      /* Not there: nothing left to move. */
       entry_done (task, e, TRUE, 0, 0);
       return;
     }
-  set = g_strdup_printf ("%u", uid);
-  lb_imap_session_uid_store_async (run->session, set, LB_IMAP_STORE_ADD, deleted, 0, NULL, NULL,
-                                   g_task_get_cancellable (task), replay_store_cb, task);
+  e->src_uid = uid;
+  replay_batch (task);
 }
 
 static void
-replay_moved_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  GTask *task = user_data;
-  Run *run = g_task_get_task_data (task);
-  Entry *e = entry (run);
-  g_autoptr(LbImapSet) uids = NULL;
-  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
-                                           NULL);
-  gint64 src_folder, dest_folder;
-  guint32 src_uid, validity = 0;
-  const char *mid;
-  GError *error = NULL;
-
-  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
-  if (!lb_imap_session_move_finish (LB_IMAP_SESSION (source), result, &validity, &uids, &error))
-    {
-      if (fatal (error))
-        {
-          fail (task, error);
-          return;
-        }
-      g_error_free (error);
-      entry_done (task, e, TRUE, 0, 0);
-      return;
-    }
-  /* COPYUID names the new UID; without it the destination's next sync finds the message
-   * by its Message-ID. */
-  entry_done (task, e, FALSE, dest_folder,
-              uids != NULL && lb_imap_set_count (uids) == 1
-                ? g_array_index (uids->ranges, LbImapRange, 0).first : 0);
-}
-
-static void
-replay_move (GTask *task)
+replay_resolve (GTask *task)
 {
   Run *run = g_task_get_task_data (task);
   Entry *e = entry (run);
-  g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"), e->payload, NULL, NULL,
-                                           NULL);
-  gint64 src_folder, dest_folder;
-  guint32 src_uid;
-  const char *mid;
-  Folder *dest;
-  g_autofree char *set = NULL;
+  g_autofree char *bracketed = g_strdup_printf ("<%s>", e->mid);
+  g_autofree char *quoted = NULL;
+  g_autofree char *criteria = NULL;
 
-  g_variant_get (v, "(xux&s)", &src_folder, &src_uid, &dest_folder, &mid);
-  dest = g_hash_table_lookup (run->by_id, &dest_folder);
-  if (src_uid == 0 || dest == NULL)
-    {
-      entry_done (task, e, TRUE, 0, 0);
-      return;
-    }
-  set = g_strdup_printf ("%u", src_uid);
-  lb_imap_session_move_async (run->session, set, dest->name, g_task_get_cancellable (task),
-                              replay_moved_cb, task);
+  for (const char *p = e->mid; *p != '\0'; p++)
+    if (*p < 0x20 || *p > 0x7e)
+      {
+        entry_done (task, e, TRUE, 0, 0);
+        return;
+      }
+  quoted = lb_imap_quote (bracketed);
+  criteria = g_strdup_printf ("HEADER Message-ID %s", quoted);
+  lb_imap_session_uid_search_async (run->session, criteria, g_task_get_cancellable (task),
+                                    resolved_cb, task);
 }
 
 /* Folder operations: done by name, before the listing. One the server refuses because it
@@ -1647,6 +2461,9 @@ replay_next (GTask *task)
 
   if (!check_written (task))
     return;
+  /* A loop, not a recursion: a long journal of the other pass's entries is passed over. */
+  while (run->journal_pos < run->journal->len && passed_over (run, entry (run)))
+    run->journal_pos++;
   if (run->journal_pos >= run->journal->len)
     {
       run->index = 0;
@@ -1655,39 +2472,28 @@ replay_next (GTask *task)
           run->folder_ops = FALSE;
           when_written (task, (GSourceFunc) step_folders);
         }
+      else if (run->waited && !run->second_pass)
+        {
+          /* Flag changes of messages moved or uploaded in this pass: their UIDs are
+           * known now (COPYUID, APPENDUID), so they need not wait for the next run. */
+          run->second_pass = TRUE;
+          run->waited = FALSE;
+          when_written (task, (GSourceFunc) step_journal);
+        }
       else
         when_written (task, (GSourceFunc) step_folder);
       return;
     }
   e = entry (run);
-  if (run->folder_ops != g_str_has_prefix (e->kind, "folder-"))
-    {
-      /* The other pass's. */
-      run->journal_pos++;
-      replay_next (task);
-      return;
-    }
   if (run->folder_ops)
     replay_folder_op (task);
   else if (strcmp (e->kind, "append") == 0)
     replay_append (task);
   else if (strcmp (e->kind, "copy") == 0)
     replay_copy (task);
-  else if (strcmp (e->kind, "flags") == 0)
-    {
-      if (e->row_uid == 0)
-        {
-          /* Its message waits for a move or its UID; the entry waits with it. */
-          run->journal_pos++;
-          replay_next (task);
-          return;
-        }
-      replay_select (task, e->row_folder, replay_flags);
-    }
-  else if (strcmp (e->kind, "move") == 0)
-    replay_select (task, e->folder_id, replay_move);
-  else if (strcmp (e->kind, "expunge") == 0)
-    replay_select (task, e->folder_id, replay_expunge);
+  else if (strcmp (e->kind, "flags") == 0 || strcmp (e->kind, "move") == 0 ||
+           strcmp (e->kind, "expunge") == 0)
+    replay_batch (task);
   else
     {
       g_warning ("Unknown journal entry “%s” left alone", e->kind);

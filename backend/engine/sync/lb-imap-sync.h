@@ -32,6 +32,7 @@ typedef struct
   guint dropped;          /* journal entries dropped (their message is gone) */
   guint uidvalidity_resets;
   const char *method;     /* "qresync", "condstore" or "uid-diff": how changes were found */
+  guint folders_changed;  /* folders the listing added to the store or took from it */
 } LbImapSyncStats;
 
 #define LB_TYPE_IMAP_SYNC (lb_imap_sync_get_type ())
