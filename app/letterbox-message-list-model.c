@@ -358,8 +358,21 @@ page_rows (LetterboxMessageListModel *self,
   return start < self->n_items ? MIN (self->page_size, self->n_items - start) : 0;
 }
 
+/* Whether a row of @page is held outside the model (bound to a row of the list view):
+ * dropping the page then would leave that row a placeholder for good, since the view
+ * does not ask again for an item it holds. */
+static gboolean
+page_in_use (Page *page)
+{
+  for (guint i = 0; i < page->items->len; i++)
+    if (G_OBJECT (g_ptr_array_index (page->items, i))->ref_count > 1)
+      return TRUE;
+  return FALSE;
+}
+
 static void
-evict_pages (LetterboxMessageListModel *self)
+evict_pages (LetterboxMessageListModel *self,
+             Page                      *keep)
 {
   while (g_hash_table_size (self->pages) > self->max_pages)
     {
@@ -372,10 +385,15 @@ evict_pages (LetterboxMessageListModel *self)
         {
           Page *page = value;
 
+          if (page == keep || page_in_use (page))
+            continue;
           if (oldest == NULL || (oldest->kept && !page->kept) ||
               (oldest->kept == page->kept && page->used < oldest->used))
             oldest = page;
         }
+      /* Every page is on screen (a tall window, small pages): keep them all. */
+      if (oldest == NULL)
+        return;
       g_hash_table_remove (self->pages, GUINT_TO_POINTER (oldest->index));
     }
 }
@@ -408,7 +426,7 @@ ensure_page (LetterboxMessageListModel *self,
       for (guint i = 0; i < rows; i++)
         g_ptr_array_add (page->items, letterbox_message_item_new (NULL));
       start_page_load (self, page);
-      evict_pages (self);
+      evict_pages (self, page);
     }
   page->used = ++self->clock;
   return page;
@@ -567,7 +585,7 @@ rebuild_pages (LetterboxMessageListModel *self)
 
   orphans_clear (self);
   g_clear_pointer (&self->emit_items, g_ptr_array_unref);
-  evict_pages (self);
+  evict_pages (self, NULL);
 }
 
 /* The contiguous run of loaded pages around the most recently used loaded page. */
