@@ -295,7 +295,7 @@ ensure_layouts (LetterboxMessageRow *self,
   if (self->sender_layout != NULL)
     return;
   self->layout_width = width;
-  star_w = gtk_widget_get_visible (GTK_WIDGET (self->star_button)) ? star_width (self) : 0;
+  star_w = gtk_widget_get_child_visible (GTK_WIDGET (self->star_button)) ? star_width (self) : 0;
 
   self->date_layout = make_layout (self, self->date, FALSE, TRUE, TRUE, -1);
   right = layout_width (self->date_layout) + ITEM_SPACING;
@@ -487,6 +487,7 @@ letterbox_message_row_init (LetterboxMessageRow *self)
 {
   self->starred = -1;
   gtk_widget_init_template (GTK_WIDGET (self));
+  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), FALSE);
   g_signal_connect (self, "notify::parent", G_CALLBACK (parent_changed_cb), NULL);
 }
 
@@ -529,7 +530,8 @@ show_placeholder (LetterboxMessageRow *self)
   self->message_id = 0;
   g_clear_pointer (&self->sender, g_free);
   clear_layouts (self);
-  gtk_widget_set_visible (GTK_WIDGET (self->star_button), FALSE);
+  /* Hidden but still measured: a row is as tall before its message is read as after. */
+  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), FALSE);
   set_accessible_label (self, _("Loading message"));
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -538,7 +540,7 @@ static void
 show_star (LetterboxMessageRow *self,
            gboolean             starred)
 {
-  gtk_widget_set_visible (GTK_WIDGET (self->star_button), TRUE);
+  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), TRUE);
   if (self->starred == starred)
     return;
   self->starred = starred;
