@@ -740,6 +740,15 @@ letterbox_message_list_get_all_selected (LetterboxMessageList *self)
   return n > 0 && gtk_bitset_get_size (selected) == n;
 }
 
+/* Returns: (transfer full): the positions selected, loaded or not */
+GtkBitset *
+letterbox_message_list_get_selection (LetterboxMessageList *self)
+{
+  g_return_val_if_fail (LETTERBOX_IS_MESSAGE_LIST (self), NULL);
+
+  return gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+}
+
 /**
  * letterbox_message_list_list_all_async:
  *

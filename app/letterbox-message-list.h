@@ -31,6 +31,7 @@ void       letterbox_message_list_set_threads        (LetterboxMessageList *self
 
 guint      letterbox_message_list_get_n_items        (LetterboxMessageList *self);
 gboolean   letterbox_message_list_get_all_selected   (LetterboxMessageList *self);
+GtkBitset *letterbox_message_list_get_selection     (LetterboxMessageList *self);
 void       letterbox_message_list_list_all_async     (LetterboxMessageList *self,
                                                       GCancellable         *cancellable,
                                                       GAsyncReadyCallback   callback,

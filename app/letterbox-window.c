@@ -273,6 +273,8 @@ typedef struct
   char *title;                 /* what the toast says when it worked, or NULL */
   gint64 started;
   AdwToast *progress;          /* (weak) shown after PROGRESS_DELAY_US */
+  gboolean progress_shown;     /* once: closed, or replaced by another toast, it stays so */
+  guint in_flight;             /* the first change of the batch being sent */
 } Apply;
 
 static void
@@ -373,11 +375,58 @@ apply_progress (Apply *apply)
       adw_toast_set_title (apply->progress, title);
       return;
     }
+  /* Never again once gone: it would replace a newer toast, and its Undo. */
+  if (apply->progress_shown)
+    return;
+  apply->progress_shown = TRUE;
   apply->progress = adw_toast_new (title);
   g_object_add_weak_pointer (G_OBJECT (apply->progress), (gpointer *) &apply->progress);
   adw_toast_set_timeout (apply->progress, 0);
   adw_toast_set_priority (apply->progress, ADW_TOAST_PRIORITY_HIGH);
   add_toast (self, apply->progress);
+}
+
+/* A batch failed: the batches before it were applied. Says how far the change got and
+ * offers to undo that part. */
+static void
+apply_stopped (Apply      *apply,
+               const char *why)
+{
+  g_autoptr(LetterboxWindow) self = apply->self;   /* the calls' reference */
+  guint done = apply->in_flight;
+  g_autofree char *title = NULL;
+  g_autofree char *markup = NULL;
+  AdwToast *toast;
+
+  if (apply->progress != NULL)
+    adw_toast_dismiss (apply->progress);
+  if (done == 0)
+    {
+      /* Translators: %s says why, from the background service. */
+      title = g_strdup_printf (_("The change was not made: %s"), why);
+      show_toast (self, title);
+      apply_free (apply, NULL);
+      return;
+    }
+  /* Translators: a change to many messages stopped partway; %s says why. */
+  title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Only %u of %u message changed: %s",
+                                        "Only %u of %u messages changed: %s",
+                                        apply->changes->len),
+                           done, apply->changes->len, why);
+  markup = g_markup_escape_text (title, -1);
+  toast = adw_toast_new (markup);
+  adw_toast_set_timeout (toast, 0);
+  if (apply->undo != NULL && apply->undo->len == apply->changes->len)
+    {
+      /* The undo of a move is the move back of the same message, in the same order. */
+      g_array_set_size (apply->undo, done);
+      adw_toast_set_button_label (toast, _("_Undo"));
+      g_signal_connect_data (toast, "button-clicked", G_CALLBACK (undo_clicked_cb), apply,
+                             apply_free, 0);
+    }
+  else
+    apply_free (apply, NULL);
+  add_toast (self, toast);
 }
 
 static void
@@ -392,15 +441,9 @@ apply_done_cb (GObject      *object,
   reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
   if (reply == NULL)
     {
-      g_autoptr(LetterboxWindow) self = apply->self;
-      g_autofree char *title = NULL;
-
       g_dbus_error_strip_remote_error (error);
       g_debug ("ApplyChanges failed: %s", error->message);
-      /* Translators: %s says why, from the background service. */
-      title = g_strdup_printf (_("The change was not made: %s"), error->message);
-      show_toast (self, title);
-      apply_free (apply, NULL);
+      apply_stopped (apply, error->message);
       return;
     }
   apply_send_next (apply);
@@ -420,9 +463,8 @@ apply_send_next (Apply *apply)
     {
       if (backend == NULL)
         {
-          self = apply->self;
-          show_toast (self, _("The change was not made: the background service cannot be reached"));
-          apply_free (apply, NULL);
+          apply->in_flight = apply->next;
+          apply_stopped (apply, _("the background service cannot be reached"));
           return;
         }
       if (apply->next > 0)
@@ -434,6 +476,7 @@ apply_send_next (Apply *apply)
                          g_variant_new ("(@a(sa{sv}))",
                                         changes_variant (apply->changes, apply->next, n)),
                          G_DBUS_CALL_FLAGS_NONE, 300 * 1000, NULL, apply_done_cb, apply);
+      apply->in_flight = apply->next;
       apply->next += n;
       return;
     }
@@ -645,6 +688,8 @@ typedef struct
   LetterboxWindow *self;
   Act act;
   gint64 folder_id;
+  GtkBitset *positions;        /* the rows chosen, or NULL for all */
+  guint n_items;               /* the list's length when they were chosen */
 } Bulk;
 
 static void
@@ -656,8 +701,10 @@ bulk_ids_cb (GObject      *object,
   g_autoptr(LetterboxWindow) self = bulk->self;
   g_autoptr(GArray) refs = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GtkBitset) positions = bulk->positions;
   Act act = bulk->act;
   gint64 folder_id = bulk->folder_id;
+  guint n_items = bulk->n_items;
 
   g_free (bulk);
   refs = letterbox_message_list_list_all_finish (LETTERBOX_MESSAGE_LIST (object), result, &error);
@@ -666,6 +713,22 @@ bulk_ids_cb (GObject      *object,
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         show_toast (self, error->message);
       return;
+    }
+  if (positions != NULL)
+    {
+      /* The rows chosen by position, the store's order being the list's: unless mail
+       * came or went meanwhile, when the positions no longer say which. */
+      guint kept = 0;
+
+      if (refs->len != n_items)
+        {
+          show_toast (self, _("Nothing was changed: the list changed meanwhile. Select again."));
+          return;
+        }
+      for (guint i = 0; i < refs->len; i++)
+        if (gtk_bitset_contains (positions, i))
+          g_array_index (refs, LbMessageRef, kept++) = g_array_index (refs, LbMessageRef, i);
+      g_array_set_size (refs, kept);
     }
   g_debug ("Select all: %u messages", refs->len);
   act_on_refs (self, act, folder_id, refs);
@@ -679,17 +742,32 @@ act_on_selection (LetterboxWindow *self,
                   gint64           folder_id)
 {
   g_autoptr(GPtrArray) selected = list_get_selected (self);
+  g_autoptr(GtkBitset) positions = letterbox_message_list_get_selection (self->message_list);
+  gboolean unloaded = gtk_bitset_get_size (positions) > selected->len;
+  gboolean threads = letterbox_message_list_get_threads (self->message_list);
   g_autoptr(GArray) refs = NULL;
 
-  if (whole_list_selected (self, selected))
+  if (whole_list_selected (self, selected) || (unloaded && !threads))
     {
       Bulk *bulk = g_new0 (Bulk, 1);
 
       bulk->self = g_object_ref (self);
       bulk->act = act;
       bulk->folder_id = folder_id;
+      /* Some chosen rows were never read (a range over pages not loaded): by position. */
+      if (!whole_list_selected (self, selected))
+        bulk->positions = g_steal_pointer (&positions);
+      bulk->n_items = letterbox_message_list_get_n_items (self->message_list);
       letterbox_message_list_list_all_async (self->message_list, self->cancellable,
                                              bulk_ids_cb, bulk);
+      return;
+    }
+  if (unloaded)
+    {
+      /* Conversations are rows of several messages: the ones not read yet cannot be told
+       * by position. Nothing rather than part. */
+      show_toast (self, _("Nothing was changed: some of the chosen conversations are not "
+                          "loaded yet. Scroll over them, or select all."));
       return;
     }
 
@@ -834,7 +912,8 @@ act_on_refs (LetterboxWindow *self,
 
   n = changes->len;
   for (guint i = 0; act == ACT_ARCHIVE && i < refs->len; i++)
-    if (!has_archive (self, g_array_index (refs, LbMessageRef, i).folder_id))
+    if (cached_target (self, targets, act, g_array_index (refs, LbMessageRef, i).folder_id) == 0 &&
+        !has_archive (self, g_array_index (refs, LbMessageRef, i).folder_id))
       {
         /* No \Archive nor "All Mail" folder in the account: its messages stay. */
         show_toast (self, n == 0 ? _("Not archived: the account has no archive folder")
