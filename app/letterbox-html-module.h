@@ -17,9 +17,10 @@ G_BEGIN_DECLS
 
 #define LETTERBOX_HTML_MODULE_SYMBOL "letterbox_html_module"
 #define LETTERBOX_HTML_MODULE_NAME "letterbox-html"
-#define LETTERBOX_HTML_MODULE_ABI 1
+#define LETTERBOX_HTML_MODULE_ABI 2
 
-/* What the page tells its owner; called in the main context with @user_data. */
+/* What the page tells its owner; called in the main context with the owner (a GObject,
+ * held weakly: once it is finalized nothing is called). */
 typedef struct
 {
   /* The user clicked a link (navigation itself never happens): its target, and the
@@ -50,10 +51,10 @@ typedef struct
   gboolean   (*prepare_finish) (GAsyncResult              *result,
                                 GError                   **error);
   /* A view that can reach nothing, or with @remote one allowed to load remote content.
-   * @hooks must outlive the view; @user_data is given to them. */
+   * @hooks must outlive the view; @owner is given to them while it lives. */
   GtkWidget *(*view_new)       (gboolean                   remote,
                                 const LetterboxHtmlHooks  *hooks,
-                                gpointer                   user_data);
+                                GObject                   *owner);
   void       (*view_load)      (GtkWidget                 *view,
                                 const char                *page,
                                 const GdkRGBA             *background);

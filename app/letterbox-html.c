@@ -37,7 +37,7 @@
 typedef struct
 {
   const LetterboxHtmlHooks *hooks;
-  gpointer user_data;
+  GWeakRef owner;              /* the hooks' user data: told nothing once it is gone */
   char *hover_uri;
   char *hover_text;
 } ViewData;
@@ -47,6 +47,7 @@ view_data_free (gpointer data)
 {
   ViewData *view = data;
 
+  g_weak_ref_clear (&view->owner);
   g_free (view->hover_uri);
   g_free (view->hover_text);
   g_free (view);
@@ -79,8 +80,10 @@ cid_request_cb (WebKitURISchemeRequest *request,
   g_autoptr(GBytes) data = NULL;
   g_autoptr(GInputStream) stream = NULL;
 
-  if (view != NULL && id != NULL)
-    data = view->hooks->lookup_part (view->user_data, id, &content_type);
+  g_autoptr(GObject) owner = view != NULL ? g_weak_ref_get (&view->owner) : NULL;
+
+  if (owner != NULL && id != NULL)
+    data = view->hooks->lookup_part (owner, id, &content_type);
   if (data == NULL)
     {
       g_autoptr(GError) error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
@@ -91,6 +94,15 @@ cid_request_cb (WebKitURISchemeRequest *request,
     }
   stream = g_memory_input_stream_new_from_bytes (data);
   webkit_uri_scheme_request_finish (request, stream, g_bytes_get_size (data), content_type);
+}
+
+/* Nothing in a mail is saved by WebKit on its own: attachments have their own buttons. */
+static void
+download_started_cb (WebKitNetworkSession *session,
+                     WebKitDownload       *download,
+                     gpointer              user_data)
+{
+  webkit_download_cancel (download);
 }
 
 /* Made on the first HTML body, one for all views. */
@@ -104,6 +116,7 @@ shared_context (void)
     {
       context = webkit_web_context_new ();
       session = webkit_network_session_new_ephemeral ();
+      g_signal_connect (session, "download-started", G_CALLBACK (download_started_cb), NULL);
       g_object_set_data_full (G_OBJECT (context), "letterbox-session", session, g_object_unref);
       webkit_web_context_set_cache_model (context, WEBKIT_CACHE_MODEL_DOCUMENT_VIEWER);
       /* The cid: scheme answers from the message shown; registered before any view. */
@@ -176,6 +189,7 @@ decide_policy_cb (WebKitWebView            *web_view,
                   WebKitPolicyDecisionType  type,
                   ViewData                 *view)
 {
+  g_autoptr(GObject) owner = NULL;
   WebKitNavigationAction *action;
   const char *uri;
 
@@ -195,9 +209,11 @@ decide_policy_cb (WebKitWebView            *web_view,
     }
   /* Never navigate: the mail stays in the view, and nothing is fetched. */
   webkit_policy_decision_ignore (decision);
-  if (webkit_navigation_action_get_navigation_type (action) == WEBKIT_NAVIGATION_TYPE_LINK_CLICKED ||
-      webkit_navigation_action_is_user_gesture (action))
-    view->hooks->link_activated (view->user_data, uri,
+  owner = g_weak_ref_get (&view->owner);
+  if (owner != NULL &&
+      (webkit_navigation_action_get_navigation_type (action) == WEBKIT_NAVIGATION_TYPE_LINK_CLICKED ||
+       webkit_navigation_action_is_user_gesture (action)))
+    view->hooks->link_activated (owner, uri,
                                  g_strcmp0 (uri, view->hover_uri) == 0 ? view->hover_text
                                                                        : NULL);
   return TRUE;
@@ -253,7 +269,10 @@ resource_load_started_cb (WebKitWebView     *web_view,
                           WebKitURIRequest  *request,
                           ViewData          *view)
 {
-  view->hooks->resource_requested (view->user_data, webkit_uri_request_get_uri (request));
+  g_autoptr(GObject) owner = g_weak_ref_get (&view->owner);
+
+  if (owner != NULL)
+    view->hooks->resource_requested (owner, webkit_uri_request_get_uri (request));
 }
 
 static void
@@ -261,8 +280,10 @@ load_changed_cb (WebKitWebView   *web_view,
                  WebKitLoadEvent  event,
                  ViewData        *view)
 {
-  if (event == WEBKIT_LOAD_FINISHED)
-    view->hooks->load_finished (view->user_data, GTK_WIDGET (web_view));
+  g_autoptr(GObject) owner = g_weak_ref_get (&view->owner);
+
+  if (event == WEBKIT_LOAD_FINISHED && owner != NULL)
+    view->hooks->load_finished (owner, GTK_WIDGET (web_view));
 }
 
 /* WebKit connects to hosts ahead of need (preconnect, DNS prefetch, preload): none of
@@ -286,7 +307,7 @@ disable_speculative_loads (WebKitSettings *settings)
 static GtkWidget *
 html_view_new (gboolean                  remote,
                const LetterboxHtmlHooks *hooks,
-               gpointer                  user_data)
+               GObject                  *owner)
 {
   g_autoptr(WebKitSettings) settings = webkit_settings_new ();
   g_autoptr(WebKitUserContentManager) content = webkit_user_content_manager_new ();
@@ -320,7 +341,7 @@ html_view_new (gboolean                  remote,
                            "hexpand", TRUE,
                            NULL);
   view->hooks = hooks;
-  view->user_data = user_data;
+  g_weak_ref_init (&view->owner, owner);
   g_object_set_data_full (G_OBJECT (web_view), "letterbox-html", view, view_data_free);
   gtk_accessible_update_property (GTK_ACCESSIBLE (web_view), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Message body"), -1);

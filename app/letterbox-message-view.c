@@ -898,7 +898,7 @@ static GtkWidget *
 make_web_view (LetterboxMessageView *self,
                gboolean              remote)
 {
-  GtkWidget *web_view = html_module->view_new (remote, &html_hooks, self);
+  GtkWidget *web_view = html_module->view_new (remote, &html_hooks, G_OBJECT (self));
 
   gtk_stack_add_child (self->html_stack, web_view);
   return web_view;
