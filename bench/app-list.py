@@ -5,6 +5,7 @@
 import argparse
 import os
 import re
+import selectors
 import signal
 import statistics
 import subprocess
@@ -80,11 +81,11 @@ def run_app(display, scroll_steps, cold, data_dir=None):
         return None
     t0 = time.monotonic_ns() // 1000
     proc = subprocess.Popen(["dbus-run-session", "--", app], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True)
     result = {}
     deadline = time.monotonic() + (1200 if scroll_steps else 60)
     try:
-        for line in proc.stderr:
+        for line in lines_until(proc.stderr, deadline):
             m = re.match(r"bench mark (\S+) monotonic_us=(\d+)", line)
             if m:
                 result.setdefault("marks", {})[m.group(1)] = (int(m.group(2)) - t0) / 1000.0
@@ -101,11 +102,31 @@ def run_app(display, scroll_steps, cold, data_dir=None):
                     k, v = kv.split("=")
                     result[k] = float(v)
                 break
-            if time.monotonic() > deadline:
-                break
     finally:
         stop_session(proc)
+    if "first_ms" not in result:
+        failures.append("launch" if not scroll_steps else f"scroll {scroll_steps}")
     return result
+
+
+def lines_until(stream, deadline):
+    """The lines of stream until its end or the deadline, whichever comes first (an app
+    that never paints must not stop the benchmark)."""
+    selector = selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)
+    buffered = b""
+    fd = stream.fileno()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not selector.select(left):
+            return
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        buffered += chunk
+        *complete, buffered = buffered.split(b"\n")
+        for line in complete:
+            yield line.decode(errors="replace")
 
 
 def stop_session(proc):
@@ -135,6 +156,7 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+failures = []
 xvfb, display = start_xvfb()
 loads = [loadavg()]
 try:
@@ -172,6 +194,9 @@ finally:
     xvfb.wait()
 
 print()
+if failures:
+    print(f"# {len(failures)} run(s) reported no painted list within the deadline: "
+          + ", ".join(failures))
 print(f"message list, {args.messages} messages in one folder ({rows} rows listed), "
       f"GSK_RENDERER={args.renderer}, load average {min(loads):.1f}-{max(loads):.1f} "
       f"on {os.cpu_count()} CPUs")
