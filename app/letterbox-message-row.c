@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "letterbox-message-row.h"
 
@@ -193,38 +194,49 @@ layout_width (PangoLayout *layout)
   return width;
 }
 
+/* The same for every row (one font, one theme): measured by the first row, again after a
+ * change of fonts or resolution. The list measures each of its ~200 rows several times. */
+static struct
+{
+  int body_height;
+  int caption_height;
+  int star_width;
+  int star_height;
+} metrics;
+
 static void
 ensure_line_heights (LetterboxMessageRow *self)
 {
-  g_autoptr(PangoLayout) body = NULL;
-  g_autoptr(PangoLayout) caption = NULL;
-
   if (self->body_height > 0)
     return;
-  body = make_layout (self, "Ag", TRUE, FALSE, FALSE, -1);
-  caption = make_layout (self, "Ag", FALSE, TRUE, TRUE, -1);
-  pango_layout_get_pixel_size (body, NULL, &self->body_height);
-  pango_layout_get_pixel_size (caption, NULL, &self->caption_height);
+  if (metrics.body_height == 0)
+    {
+      g_autoptr(PangoLayout) body = make_layout (self, "Ag", TRUE, FALSE, FALSE, -1);
+      g_autoptr(PangoLayout) caption = make_layout (self, "Ag", FALSE, TRUE, TRUE, -1);
+
+      pango_layout_get_pixel_size (body, NULL, &metrics.body_height);
+      pango_layout_get_pixel_size (caption, NULL, &metrics.caption_height);
+    }
+  self->body_height = metrics.body_height;
+  self->caption_height = metrics.caption_height;
 }
 
 static int
 star_height (LetterboxMessageRow *self)
 {
-  int height;
-
-  gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_VERTICAL, -1,
-                      NULL, &height, NULL, NULL);
-  return height;
+  if (metrics.star_height == 0)
+    gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_VERTICAL, -1,
+                        NULL, &metrics.star_height, NULL, NULL);
+  return metrics.star_height;
 }
 
 static int
 star_width (LetterboxMessageRow *self)
 {
-  int width;
-
-  gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_HORIZONTAL, -1,
-                      NULL, &width, NULL, NULL);
-  return width;
+  if (metrics.star_width == 0)
+    gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_HORIZONTAL, -1,
+                        NULL, &metrics.star_width, NULL, NULL);
+  return metrics.star_width;
 }
 
 /* Line 1: sender … [count] [attachment] date; line 2: subject … star; line 3: preview. */
@@ -410,6 +422,7 @@ letterbox_message_row_system_setting_changed (GtkWidget        *widget,
   LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
 
   GTK_WIDGET_CLASS (letterbox_message_row_parent_class)->system_setting_changed (widget, setting);
+  memset (&metrics, 0, sizeof metrics);
   self->body_height = self->caption_height = 0;
   clear_layouts (self);
   gtk_widget_queue_resize (widget);
