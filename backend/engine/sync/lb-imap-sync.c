@@ -1374,6 +1374,26 @@ exec_bound (sqlite3    *db,
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Writer thread: the (id, payload) rows of a journal query (@s as prepared with @rc),
+ * then finalizes it. Returns SQLITE_OK when every row was read. */
+static int
+read_id_payloads (sqlite3_stmt *s,
+                  int           rc,
+                  GArray       *ids,
+                  GPtrArray    *payloads)
+{
+  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (s, 0);
+
+      g_array_append_val (ids, id);
+      g_ptr_array_add (payloads, g_strdup ((const char *) sqlite3_column_text (s, 1)));
+      rc = SQLITE_OK;
+    }
+  sqlite3_finalize (s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Writer thread: moves recorded while this one was on its way start where it put the
  * message; they were recorded with source UID 0 (the writer does not fold a move into one
  * marked as sent), and now learn it. */
@@ -1389,18 +1409,9 @@ resolve_chained (sqlite3   *db,
 
   if (rc == SQLITE_OK)
     sqlite3_bind_int64 (s, 1, item->message_id);
-  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      gint64 id = sqlite3_column_int64 (s, 0);
-
-      g_array_append_val (ids, id);
-      g_ptr_array_add (payloads, g_strdup ((const char *) sqlite3_column_text (s, 1)));
-      rc = SQLITE_OK;
-    }
-  sqlite3_finalize (s);
-  if (rc != SQLITE_DONE)
+  rc = read_id_payloads (s, rc, ids, payloads);
+  if (rc != SQLITE_OK)
     return rc;
-  rc = SQLITE_OK;
   for (guint i = 0; rc == SQLITE_OK && i < ids->len; i++)
     {
       g_autoptr(GVariant) v = g_variant_parse (G_VARIANT_TYPE ("(xuxs)"),
@@ -1535,18 +1546,9 @@ finish_move (sqlite3     *db,
         sqlite3_bind_text (s, 2, account_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64 (s, 3, item->src_folder);
       }
-    while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-      {
-        gint64 id = sqlite3_column_int64 (s, 0);
-
-        g_array_append_val (ids, id);
-        g_ptr_array_add (payloads, g_strdup ((const char *) sqlite3_column_text (s, 1)));
-        rc = SQLITE_OK;
-      }
-    sqlite3_finalize (s);
-    if (rc != SQLITE_DONE)
+    rc = read_id_payloads (s, rc, ids, payloads);
+    if (rc != SQLITE_OK)
       return rc;
-    rc = SQLITE_OK;
     for (guint i = 0; rc == SQLITE_OK && i < ids->len; i++)
       {
         gint64 id = g_array_index (ids, gint64, i);
