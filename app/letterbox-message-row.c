@@ -443,7 +443,7 @@ letterbox_message_row_dispose (GObject *object)
 
   letterbox_message_row_set_item (self, NULL);
   clear_layouts (self);
-  gtk_widget_dispose_template (GTK_WIDGET (self), LETTERBOX_TYPE_MESSAGE_ROW);
+  g_clear_pointer ((GtkWidget **) &self->star_button, gtk_widget_unparent);
 
   G_OBJECT_CLASS (letterbox_message_row_parent_class)->dispose (object);
 }
@@ -475,11 +475,6 @@ letterbox_message_row_class_init (LetterboxMessageRowClass *klass)
   widget_class->system_setting_changed = letterbox_message_row_system_setting_changed;
   widget_class->direction_changed = letterbox_message_row_direction_changed;
 
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/org/letterbox/Letterbox/letterbox-message-row.ui");
-  gtk_widget_class_bind_template_child (widget_class, LetterboxMessageRow, star_button);
-  gtk_widget_class_bind_template_callback (widget_class, star_clicked_cb);
-  gtk_widget_class_bind_template_callback (widget_class, star_query_tooltip_cb);
   gtk_widget_class_set_css_name (widget_class, "messagerow");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
 }
@@ -498,9 +493,25 @@ parent_changed_cb (LetterboxMessageRow *self,
 static void
 letterbox_message_row_init (LetterboxMessageRow *self)
 {
+  GtkWidget *star;
+
   self->starred = -1;
-  gtk_widget_init_template (GTK_WIDGET (self));
-  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), FALSE);
+
+  /* Built here rather than from a .ui template: GTK 4.8 parses a template's XML for
+   * every instance, and the list makes ~200 rows at launch (bench/README.md). The star
+   * is a real button, for the mouse and for screen readers. */
+  self->star_button = GTK_BUTTON (gtk_button_new_from_icon_name ("non-starred-symbolic"));
+  star = GTK_WIDGET (self->star_button);
+  gtk_widget_set_valign (star, GTK_ALIGN_CENTER);
+  gtk_widget_set_focus_on_click (star, FALSE);
+  gtk_widget_set_has_tooltip (star, TRUE);
+  gtk_widget_add_css_class (star, "flat");
+  gtk_widget_add_css_class (star, "circular");
+  gtk_widget_add_css_class (star, "star");
+  g_signal_connect_swapped (star, "clicked", G_CALLBACK (star_clicked_cb), self);
+  g_signal_connect_swapped (star, "query-tooltip", G_CALLBACK (star_query_tooltip_cb), self);
+  gtk_widget_set_parent (star, GTK_WIDGET (self));
+  gtk_widget_set_child_visible (star, FALSE);
   g_signal_connect (self, "notify::parent", G_CALLBACK (parent_changed_cb), NULL);
 }
 
