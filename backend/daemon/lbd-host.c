@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "lb-mime.h"
 #include "lb-outbox.h"
@@ -33,6 +34,8 @@ struct _LbdHost
   LbdRelayServer *relay;          /* NULL once it failed to start */
   LbdService *service;
   guint upload_id;
+  guint publish_id;               /* the relay secret's copy into the keyring, pending */
+  char *publish_secret;           /* what it copies; wiped once copied or dropped */
   gboolean started;
   gboolean stopped;
 };
@@ -204,6 +207,34 @@ secret_published_cb (GObject      *source,
   g_free (user_data);
 }
 
+/* How long after start the keyring's copy of an existing relay secret is refreshed:
+ * opening a Secret Service session costs a key exchange (and may start the keyring), which
+ * a launch of the app does not need to wait for. A new secret is copied at once. */
+#define PUBLISH_DELAY_SECONDS 10
+
+static void
+drop_publish_secret (LbdHost *self)
+{
+  g_clear_handle_id (&self->publish_id, g_source_remove);
+  if (self->publish_secret != NULL)
+    {
+      memset (self->publish_secret, 0, strlen (self->publish_secret));
+      g_clear_pointer (&self->publish_secret, g_free);
+    }
+}
+
+static gboolean
+publish_secret_cb (gpointer user_data)
+{
+  LbdHost *self = user_data;
+
+  self->publish_id = 0;
+  lbd_relay_secret_publish_async (self->publish_secret, NULL, secret_published_cb,
+                                  lbd_relay_secret_default_path ());
+  drop_publish_secret (self);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 start_relay (LbdHost *self)
 {
@@ -225,8 +256,17 @@ start_relay (LbdHost *self)
   else
     {
       lbd_relay_server_set_secret (self->relay, secret);
-      lbd_relay_secret_publish_async (secret, NULL, secret_published_cb,
-                                      g_steal_pointer (&secret_path));
+      if (created)
+        lbd_relay_secret_publish_async (secret, NULL, secret_published_cb,
+                                        g_steal_pointer (&secret_path));
+      else
+        {
+          drop_publish_secret (self);
+          self->publish_secret = g_strdup (secret);
+          self->publish_id = g_timeout_add_seconds (PUBLISH_DELAY_SECONDS, publish_secret_cb,
+                                                    self);
+        }
+      memset (secret, 0, strlen (secret));
     }
   if (!lbd_relay_server_start (self->relay, &error))
     {
@@ -440,6 +480,7 @@ stop_services (LbdHost *self)
     lbd_relay_server_stop (self->relay);
   g_signal_handlers_disconnect_by_func (self->outbox, outbox_sent_cb, self);
   g_clear_handle_id (&self->upload_id, g_source_remove);
+  drop_publish_secret (self);
   lb_outbox_stop (self->outbox);
   lbd_scheduler_stop (self->scheduler);
   return TRUE;
@@ -546,6 +587,7 @@ lbd_host_dispose (GObject *object)
   /* Dropped without a stop: the writer still finishes its queue (it closes on finalize). */
   if (self->outbox != NULL)
     stop_services (self);
+  drop_publish_secret (self);
   g_clear_object (&self->service);
   g_clear_object (&self->relay);
   g_clear_object (&self->scheduler);
