@@ -124,6 +124,14 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
+enum
+{
+  ROWS_REFRESHED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void list_model_iface_init (GListModelInterface *iface);
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (LetterboxMessageListModel, letterbox_message_list_model,
@@ -880,6 +888,7 @@ job_done_cb (GObject      *object,
       g_array_append_vals (self->folder_ids, job->folder_ids->data, job->folder_ids->len);
       set_error (self, NULL);
       apply_refresh (self, job);
+      g_signal_emit (self, signals[ROWS_REFRESHED], 0);
       break;
 
     default:
@@ -1050,6 +1059,16 @@ letterbox_message_list_model_class_init (LetterboxMessageListModelClass *klass)
     g_param_spec_boxed ("error", NULL, NULL, G_TYPE_ERROR,
                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * LetterboxMessageListModel::rows-refreshed:
+   *
+   * A refresh read the rows again: loaded items may show new flags or text (their
+   * #LetterboxMessageItem:summary changed) although no item came or went.
+   */
+  signals[ROWS_REFRESHED] =
+    g_signal_new ("rows-refreshed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

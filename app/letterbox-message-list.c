@@ -71,6 +71,7 @@ enum
 enum
 {
   SELECTION_CHANGED,
+  SELECTED_UPDATED,
   N_SIGNALS
 };
 
@@ -121,6 +122,16 @@ pending_item_read_cb (LetterboxMessageList *self)
 {
   clear_pending (self);
   g_signal_emit (self, signals[SELECTION_CHANGED], 0);
+}
+
+static void
+rows_refreshed_cb (LetterboxMessageList *self)
+{
+  g_autoptr(GtkBitset) selected = gtk_selection_model_get_selection (
+                                    GTK_SELECTION_MODEL (self->selection));
+
+  if (!gtk_bitset_is_empty (selected))
+    g_signal_emit (self, signals[SELECTED_UPDATED], 0);
 }
 
 static void
@@ -492,6 +503,17 @@ letterbox_message_list_class_init (LetterboxMessageListClass *klass)
     g_signal_new ("selection-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 0);
 
+  /**
+   * LetterboxMessageList::selected-messages-updated:
+   *
+   * The store changed under a selection that did not: the selected messages may have
+   * other flags now (one read on open is no longer unread). What acts on the selection
+   * looks again; what shows it need not.
+   */
+  signals[SELECTED_UPDATED] =
+    g_signal_new ("selected-messages-updated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/letterbox/Letterbox/letterbox-message-list.ui");
   gtk_widget_class_bind_template_child (widget_class, LetterboxMessageList, stack);
@@ -519,6 +541,8 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_signal_connect_object (self->model, "notify::loading", G_CALLBACK (update_state), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->model, "notify::error", G_CALLBACK (update_state), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->model, "rows-refreshed", G_CALLBACK (rows_refreshed_cb), self,
                            G_CONNECT_SWAPPED);
 
   self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->model)));

@@ -1372,6 +1372,9 @@ triage_init (LetterboxWindow *self)
                             G_CALLBACK (messages_dropped_cb), self);
   g_signal_connect_swapped (self->message_list, "selection-changed",
                             G_CALLBACK (selection_changed_cb), self);
+  /* A message marked read on open makes "mark unread" possible, and so on. */
+  g_signal_connect_swapped (self->message_list, "selected-messages-updated",
+                            G_CALLBACK (update_actions), self);
   update_actions (self);
 }
 
