@@ -44,6 +44,8 @@ struct _LetterboxMessageList
   GtkStack *stack;
   GtkScrolledWindow *scrolled_window;
   GtkListView *list_view;
+  LetterboxMessageRow *star_row;   /* weak: the row whose star the pointer is on */
+  gboolean star_pressed;
   AdwStatusPage *empty_page;
   AdwStatusPage *no_results_page;
 
@@ -226,6 +228,121 @@ drag_prepare_cb (GtkDragSource        *source,
   if (ids[0] == '\0')
     return NULL;
   return gdk_content_provider_new_typed (G_TYPE_STRING, ids);
+}
+
+/*
+ * The rows' stars: rows have no child widgets (letterbox-message-row.c), so one click
+ * gesture and one motion controller on the list find the row under the pointer and ask
+ * it whether the pointer is on its star. The gesture runs in the capture phase: a press
+ * on a star is claimed before the list item would select the row or a drag could start.
+ */
+
+static LetterboxMessageRow *
+star_row_at (LetterboxMessageList *self,
+             double                x,
+             double                y,
+             double               *row_x,
+             double               *row_y)
+{
+  GtkWidget *picked = gtk_widget_pick (GTK_WIDGET (self->list_view), x, y, GTK_PICK_DEFAULT);
+  GtkWidget *row = picked != NULL ? gtk_widget_get_ancestor (picked, LETTERBOX_TYPE_MESSAGE_ROW)
+                                  : NULL;
+
+  if (row == NULL ||
+      !gtk_widget_translate_coordinates (GTK_WIDGET (self->list_view), row, x, y, row_x, row_y))
+    return NULL;
+  return LETTERBOX_MESSAGE_ROW (row);
+}
+
+/* The star under the pointer (NULL: none) shows it; the one before stops showing it. */
+static void
+set_star_row (LetterboxMessageList *self,
+              LetterboxMessageRow  *row,
+              gboolean              pressed)
+{
+  if (self->star_row != NULL && self->star_row != row)
+    letterbox_message_row_set_star_state (self->star_row, FALSE, FALSE);
+  g_set_weak_pointer (&self->star_row, row);
+  if (row != NULL)
+    letterbox_message_row_set_star_state (row, TRUE, pressed);
+}
+
+static void
+star_motion_cb (GtkEventControllerMotion *motion,
+                double                    x,
+                double                    y,
+                LetterboxMessageList     *self)
+{
+  double rx, ry;
+  LetterboxMessageRow *row = star_row_at (self, x, y, &rx, &ry);
+
+  if (self->star_pressed)
+    {
+      /* Dragged off the star while pressing: it shows unpressed until back on it. */
+      if (self->star_row != NULL)
+        {
+          gboolean on = row == self->star_row && letterbox_message_row_star_at (row, rx, ry);
+
+          letterbox_message_row_set_star_state (self->star_row, on, on);
+        }
+      return;
+    }
+  set_star_row (self, row != NULL && letterbox_message_row_star_at (row, rx, ry) ? row : NULL,
+                FALSE);
+}
+
+static void
+star_leave_cb (GtkEventControllerMotion *motion,
+               LetterboxMessageList     *self)
+{
+  if (!self->star_pressed)
+    set_star_row (self, NULL, FALSE);
+}
+
+static void
+star_pressed_cb (GtkGestureClick      *click,
+                 int                   n_press,
+                 double                x,
+                 double                y,
+                 LetterboxMessageList *self)
+{
+  double rx, ry;
+  LetterboxMessageRow *row = star_row_at (self, x, y, &rx, &ry);
+
+  if (row == NULL || !letterbox_message_row_star_at (row, rx, ry))
+    {
+      gtk_gesture_set_state (GTK_GESTURE (click), GTK_EVENT_SEQUENCE_DENIED);
+      return;
+    }
+  gtk_gesture_set_state (GTK_GESTURE (click), GTK_EVENT_SEQUENCE_CLAIMED);
+  self->star_pressed = TRUE;
+  set_star_row (self, row, TRUE);
+}
+
+static void
+star_released_cb (GtkGestureClick      *click,
+                  int                   n_press,
+                  double                x,
+                  double                y,
+                  LetterboxMessageList *self)
+{
+  double rx, ry;
+  LetterboxMessageRow *row = star_row_at (self, x, y, &rx, &ry);
+  gboolean on = row != NULL && row == self->star_row && letterbox_message_row_star_at (row, rx, ry);
+
+  self->star_pressed = FALSE;
+  set_star_row (self, on ? row : NULL, FALSE);
+  if (on)
+    letterbox_message_row_click_star (row);
+}
+
+static void
+star_cancel_cb (GtkGesture           *gesture,
+                GdkEventSequence     *sequence,
+                LetterboxMessageList *self)
+{
+  self->star_pressed = FALSE;
+  set_star_row (self, NULL, FALSE);
 }
 
 /* ---- LETTERBOX_BENCH ---- */
@@ -426,6 +543,7 @@ letterbox_message_list_dispose (GObject *object)
   clear_pending (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), LETTERBOX_TYPE_MESSAGE_LIST);
   g_clear_object (&self->selection);
+  g_clear_weak_pointer (&self->star_row);
   g_clear_object (&self->model);
   g_clear_object (&self->settings);
   g_clear_handle_id (&self->bench_start_id, g_source_remove);
@@ -529,6 +647,8 @@ letterbox_message_list_init (LetterboxMessageList *self)
 {
   g_autoptr(GtkListItemFactory) factory = NULL;
   GtkDragSource *drag;
+  GtkGesture *star_click;
+  GtkEventController *star_motion;
   const char *steps;
   const char *pages;
   guint page_size, max_pages;
@@ -560,6 +680,20 @@ letterbox_message_list_init (LetterboxMessageList *self)
   gtk_drag_source_set_actions (drag, GDK_ACTION_MOVE | GDK_ACTION_COPY);
   g_signal_connect (drag, "prepare", G_CALLBACK (drag_prepare_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (drag));
+
+  star_click = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (star_click), GDK_BUTTON_PRIMARY);
+  gtk_event_controller_set_propagation_phase (GTK_EVENT_CONTROLLER (star_click),
+                                              GTK_PHASE_CAPTURE);
+  g_signal_connect (star_click, "pressed", G_CALLBACK (star_pressed_cb), self);
+  g_signal_connect (star_click, "released", G_CALLBACK (star_released_cb), self);
+  g_signal_connect (star_click, "cancel", G_CALLBACK (star_cancel_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (star_click));
+  star_motion = gtk_event_controller_motion_new ();
+  g_signal_connect (star_motion, "enter", G_CALLBACK (star_motion_cb), self);
+  g_signal_connect (star_motion, "motion", G_CALLBACK (star_motion_cb), self);
+  g_signal_connect (star_motion, "leave", G_CALLBACK (star_leave_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->list_view), star_motion);
 
   self->settings = g_settings_new (APP_ID);
   g_settings_bind (self->settings, "conversations", self, "threads", G_SETTINGS_BIND_GET);

@@ -13,11 +13,14 @@
  * fills or updates it.
  *
  * GTK 4.8's list view keeps about 200 rows bound around what is shown, and rebinds them
- * all when the scrollbar jumps, so a row must cost next to nothing to bind: it draws
- * its three lines of text itself (Pango layouts made when the row is first painted, so
- * only rows on screen shape text) instead of holding a label per field, and its only
- * child widget is the star button. Its height follows from the font, so binding never
- * asks for a new size. */
+ * all when the scrollbar jumps, so a row must cost next to nothing to make and to bind:
+ * it has no child widgets. It draws its three lines of text itself (Pango layouts made
+ * when the row is first painted, so only rows on screen shape text) and its star, which
+ * looks and answers like a flat button: the list's one pointer controller finds the row
+ * under the pointer (letterbox_message_row_star_at() and friends). A star button per row
+ * was a fifth of the launch's first frame (bench/README.md). Screen readers
+ * hear "starred" in the row's name; S stars the selection. Its height follows from the
+ * font, so binding never asks for a new size. */
 
 #define MARGIN_TOP 9
 #define MARGIN_BOTTOM 9
@@ -26,6 +29,8 @@
 #define LINE_SPACING 3
 #define ITEM_SPACING 6
 #define ICON_SIZE 12
+#define STAR_SIZE 34             /* as a circular button: a 16 px icon in a 34 px circle */
+#define STAR_ICON_SIZE 16
 #define DIM_ALPHA 0.55
 
 struct _LetterboxMessageRow
@@ -58,7 +63,12 @@ struct _LetterboxMessageRow
   int body_height;
   int caption_height;
 
-  GtkButton *star_button;
+  /* The star: where it is (widget coordinates), shown or not (placeholders have none),
+   * and the pointer on it. */
+  graphene_rect_t star_rect;
+  gboolean star_shown;
+  gboolean star_hover;
+  gboolean star_pressed;
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, GTK_TYPE_WIDGET)
@@ -117,25 +127,75 @@ letterbox_format_date (gint64   unix_time,
   return g_date_time_format (date, _("%e %b %Y"));
 }
 
-/* The star asks the window to flip it (win.star, triage): all writes go through the
- * backend, and the row shows the new state when the store's change comes back. */
-static void
-star_clicked_cb (LetterboxMessageRow *self)
+/**
+ * letterbox_message_row_star_at:
+ * @x: (in row coordinates)
+ *
+ * Returns: whether the point is on the row's star (rows not read yet have none)
+ */
+gboolean
+letterbox_message_row_star_at (LetterboxMessageRow *self,
+                               double               x,
+                               double               y)
 {
-  if (self->message_id > 0)
+  g_return_val_if_fail (LETTERBOX_IS_MESSAGE_ROW (self), FALSE);
+
+  return self->star_shown &&
+         graphene_rect_contains_point (&self->star_rect, &GRAPHENE_POINT_INIT (x, y));
+}
+
+/**
+ * letterbox_message_row_set_star_state:
+ *
+ * Shows the pointer on the star (@hover), or pressing it, as a flat button would.
+ */
+void
+letterbox_message_row_set_star_state (LetterboxMessageRow *self,
+                                      gboolean             hover,
+                                      gboolean             pressed)
+{
+  g_return_if_fail (LETTERBOX_IS_MESSAGE_ROW (self));
+
+  if (self->star_hover == hover && self->star_pressed == pressed)
+    return;
+  self->star_hover = hover;
+  self->star_pressed = pressed;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/**
+ * letterbox_message_row_click_star:
+ *
+ * The star was clicked: asks the window to flip it (win.star, triage). All writes go
+ * through the backend, and the row shows the new state when the store's change comes
+ * back.
+ */
+void
+letterbox_message_row_click_star (LetterboxMessageRow *self)
+{
+  g_return_if_fail (LETTERBOX_IS_MESSAGE_ROW (self));
+
+  if (self->star_shown && self->message_id > 0)
     gtk_widget_activate_action (GTK_WIDGET (self), "win.star", "x", self->message_id);
 }
 
-/* Asked only when the pointer rests on the star: a tooltip set on every bind would make
+/* Asked only when the pointer rests on the row: a tooltip set on every bind would make
  * GTK look up the pointer each time. */
 static gboolean
-star_query_tooltip_cb (LetterboxMessageRow *self,
-                       int                  x,
-                       int                  y,
-                       gboolean             keyboard_mode,
-                       GtkTooltip          *tooltip)
+letterbox_message_row_query_tooltip (GtkWidget  *widget,
+                                     int         x,
+                                     int         y,
+                                     gboolean    keyboard_mode,
+                                     GtkTooltip *tooltip)
 {
+  LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
+
+  if (keyboard_mode || !letterbox_message_row_star_at (self, x, y))
+    return FALSE;
   gtk_tooltip_set_text (tooltip, self->starred == 1 ? _("Unstar") : _("Star"));
+  gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) { self->star_rect.origin.x,
+                                                        self->star_rect.origin.y,
+                                                        STAR_SIZE, STAR_SIZE });
   return TRUE;
 }
 
@@ -200,8 +260,6 @@ static struct
 {
   int body_height;
   int caption_height;
-  int star_width;
-  int star_height;
 } metrics;
 
 static void
@@ -221,24 +279,6 @@ ensure_line_heights (LetterboxMessageRow *self)
   self->caption_height = metrics.caption_height;
 }
 
-static int
-star_height (LetterboxMessageRow *self)
-{
-  if (metrics.star_height == 0)
-    gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_VERTICAL, -1,
-                        NULL, &metrics.star_height, NULL, NULL);
-  return metrics.star_height;
-}
-
-static int
-star_width (LetterboxMessageRow *self)
-{
-  if (metrics.star_width == 0)
-    gtk_widget_measure (GTK_WIDGET (self->star_button), GTK_ORIENTATION_HORIZONTAL, -1,
-                        NULL, &metrics.star_width, NULL, NULL);
-  return metrics.star_width;
-}
-
 /* Line 1: sender … [count] [attachment] date; line 2: subject … star; line 3: preview. */
 static int
 line1_height (LetterboxMessageRow *self)
@@ -249,7 +289,7 @@ line1_height (LetterboxMessageRow *self)
 static int
 line2_height (LetterboxMessageRow *self)
 {
-  return MAX (self->body_height, star_height (self));
+  return MAX (self->body_height, STAR_SIZE);
 }
 
 static void
@@ -271,7 +311,7 @@ letterbox_message_row_measure (GtkWidget      *widget,
   else
     {
       /* Text is ellipsized: the row fits any width that leaves room for the star. */
-      *minimum = MARGIN_START + MARGIN_END + star_width (self) + 4 * self->body_height;
+      *minimum = MARGIN_START + MARGIN_END + STAR_SIZE + 4 * self->body_height;
       *natural = MAX (*minimum, 30 * self->body_height);
     }
 }
@@ -283,18 +323,15 @@ letterbox_message_row_size_allocate (GtkWidget *widget,
                                      int        baseline)
 {
   LetterboxMessageRow *self = LETTERBOX_MESSAGE_ROW (widget);
-  int star_w, star_h, x, y;
+  int x, y;
 
   ensure_line_heights (self);
   if (width != self->layout_width)
     clear_layouts (self);
-  star_w = star_width (self);
-  star_h = star_height (self);
   x = gtk_widget_get_direction (widget) == GTK_TEXT_DIR_RTL ? MARGIN_END
-                                                              : width - MARGIN_END - star_w;
-  y = MARGIN_TOP + line1_height (self) + LINE_SPACING + (line2_height (self) - star_h) / 2;
-  gtk_widget_size_allocate (GTK_WIDGET (self->star_button),
-                            &(GtkAllocation) { x, y, star_w, star_h }, -1);
+                                                              : width - MARGIN_END - STAR_SIZE;
+  y = MARGIN_TOP + line1_height (self) + LINE_SPACING + (line2_height (self) - STAR_SIZE) / 2;
+  graphene_rect_init (&self->star_rect, x, y, STAR_SIZE, STAR_SIZE);
 }
 
 static void
@@ -307,7 +344,7 @@ ensure_layouts (LetterboxMessageRow *self,
   if (self->sender_layout != NULL)
     return;
   self->layout_width = width;
-  star_w = gtk_widget_get_child_visible (GTK_WIDGET (self->star_button)) ? star_width (self) : 0;
+  star_w = self->star_shown ? STAR_SIZE : 0;
 
   self->date_layout = make_layout (self, self->date, FALSE, TRUE, TRUE, -1);
   right = layout_width (self->date_layout) + ITEM_SPACING;
@@ -364,6 +401,41 @@ draw_attachment_icon (LetterboxMessageRow *self,
   gtk_snapshot_restore (snapshot);
 }
 
+/* Like a flat circular button: a circle under the pointer, darker while pressed. */
+static void
+draw_star (LetterboxMessageRow *self,
+           GtkSnapshot         *snapshot,
+           const GdkRGBA       *color)
+{
+  GtkIconTheme *theme = gtk_icon_theme_get_for_display (gtk_widget_get_display (GTK_WIDGET (self)));
+  g_autoptr(GtkIconPaintable) icon = NULL;
+  const graphene_rect_t *r = &self->star_rect;
+
+  if (self->star_hover)
+    {
+      GskRoundedRect circle;
+      GdkRGBA shade = *color;
+
+      shade.alpha = self->star_pressed ? 0.16 : 0.07;
+      gsk_rounded_rect_init_from_rect (&circle, r, STAR_SIZE / 2.0);
+      gtk_snapshot_push_rounded_clip (snapshot, &circle);
+      gtk_snapshot_append_color (snapshot, &shade, r);
+      gtk_snapshot_pop (snapshot);
+    }
+  icon = gtk_icon_theme_lookup_icon (theme, self->starred == 1 ? "starred-symbolic"
+                                                               : "non-starred-symbolic",
+                                     NULL, STAR_ICON_SIZE,
+                                     gtk_widget_get_scale_factor (GTK_WIDGET (self)),
+                                     gtk_widget_get_direction (GTK_WIDGET (self)), 0);
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot,
+                          &GRAPHENE_POINT_INIT (r->origin.x + (STAR_SIZE - STAR_ICON_SIZE) / 2,
+                                                r->origin.y + (STAR_SIZE - STAR_ICON_SIZE) / 2));
+  gtk_symbolic_paintable_snapshot_symbolic (GTK_SYMBOLIC_PAINTABLE (icon), snapshot,
+                                            STAR_ICON_SIZE, STAR_ICON_SIZE, color, 1);
+  gtk_snapshot_restore (snapshot);
+}
+
 static void
 letterbox_message_row_snapshot (GtkWidget   *widget,
                                 GtkSnapshot *snapshot)
@@ -411,7 +483,8 @@ letterbox_message_row_snapshot (GtkWidget   *widget,
                y2 + (line2_height (self) - self->body_height) / 2, &color);
   draw_layout (snapshot, self->preview_layout, rtl, width, MARGIN_START, y3, &dim);
 
-  gtk_widget_snapshot_child (widget, GTK_WIDGET (self->star_button), snapshot);
+  if (self->star_shown)
+    draw_star (self, snapshot, &color);
 }
 
 /* Fonts, text scaling or the screen's resolution changed: measure the lines again. */
@@ -443,7 +516,6 @@ letterbox_message_row_dispose (GObject *object)
 
   letterbox_message_row_set_item (self, NULL);
   clear_layouts (self);
-  g_clear_pointer ((GtkWidget **) &self->star_button, gtk_widget_unparent);
 
   G_OBJECT_CLASS (letterbox_message_row_parent_class)->dispose (object);
 }
@@ -474,6 +546,7 @@ letterbox_message_row_class_init (LetterboxMessageRowClass *klass)
   widget_class->snapshot = letterbox_message_row_snapshot;
   widget_class->system_setting_changed = letterbox_message_row_system_setting_changed;
   widget_class->direction_changed = letterbox_message_row_direction_changed;
+  widget_class->query_tooltip = letterbox_message_row_query_tooltip;
 
   gtk_widget_class_set_css_name (widget_class, "messagerow");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
@@ -493,25 +566,9 @@ parent_changed_cb (LetterboxMessageRow *self,
 static void
 letterbox_message_row_init (LetterboxMessageRow *self)
 {
-  GtkWidget *star;
-
   self->starred = -1;
+  gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
 
-  /* Built here rather than from a .ui template: GTK 4.8 parses a template's XML for
-   * every instance, and the list makes ~200 rows at launch (bench/README.md). The star
-   * is a real button, for the mouse and for screen readers. */
-  self->star_button = GTK_BUTTON (gtk_button_new_from_icon_name ("non-starred-symbolic"));
-  star = GTK_WIDGET (self->star_button);
-  gtk_widget_set_valign (star, GTK_ALIGN_CENTER);
-  gtk_widget_set_focus_on_click (star, FALSE);
-  gtk_widget_set_has_tooltip (star, TRUE);
-  gtk_widget_add_css_class (star, "flat");
-  gtk_widget_add_css_class (star, "circular");
-  gtk_widget_add_css_class (star, "star");
-  g_signal_connect_swapped (star, "clicked", G_CALLBACK (star_clicked_cb), self);
-  g_signal_connect_swapped (star, "query-tooltip", G_CALLBACK (star_query_tooltip_cb), self);
-  gtk_widget_set_parent (star, GTK_WIDGET (self));
-  gtk_widget_set_child_visible (star, FALSE);
   g_signal_connect (self, "notify::parent", G_CALLBACK (parent_changed_cb), NULL);
 }
 
@@ -554,8 +611,8 @@ show_placeholder (LetterboxMessageRow *self)
   self->message_id = 0;
   g_clear_pointer (&self->sender, g_free);
   clear_layouts (self);
-  /* Hidden but still measured: a row is as tall before its message is read as after. */
-  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), FALSE);
+  /* No star, but room for it: a row is as tall before its message is read as after. */
+  self->star_shown = FALSE;
   set_accessible_label (self, _("Loading message"));
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -564,20 +621,11 @@ static void
 show_star (LetterboxMessageRow *self,
            gboolean             starred)
 {
-  gtk_widget_set_child_visible (GTK_WIDGET (self->star_button), TRUE);
-  if (self->starred == starred)
+  if (self->star_shown && self->starred == starred)
     return;
+  self->star_shown = TRUE;
   self->starred = starred;
-  gtk_button_set_icon_name (self->star_button,
-                            starred ? "starred-symbolic" : "non-starred-symbolic");
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->star_button),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  starred ? _("Unstar") : _("Star"),
-                                  -1);
-  if (starred)
-    gtk_widget_add_css_class (GTK_WIDGET (self->star_button), "starred");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->star_button), "starred");
+  gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
 /**

@@ -17,6 +17,13 @@ void       letterbox_message_row_set_item     (LetterboxMessageRow  *self,
 gint64     letterbox_message_row_get_message_id (LetterboxMessageRow *self);
 void       letterbox_message_row_set_message  (LetterboxMessageRow  *self,
                                                LbMessageSummary     *message);
+gboolean   letterbox_message_row_star_at      (LetterboxMessageRow  *self,
+                                               double                x,
+                                               double                y);
+void       letterbox_message_row_set_star_state (LetterboxMessageRow *self,
+                                                 gboolean             hover,
+                                                 gboolean             pressed);
+void       letterbox_message_row_click_star   (LetterboxMessageRow  *self);
 
 char      *letterbox_format_date              (gint64                unix_time,
                                                gboolean              full);

@@ -6,7 +6,8 @@
 # Down/Up) select and open the next and previous message; Ctrl+U takes \Seen away on the
 # server, and the open message is not marked read again; on an account without an
 # \Archive mailbox, A says so in a toast and the message stays, and once the server has an
-# "All Mail" (\All) mailbox, A archives there; Delete in the Trash asks first: Cancel
+# "All Mail" (\All) mailbox, A archives there; a click on a row's star flags that message
+# (and a second takes the flag away) without opening it; Delete in the Trash asks first: Cancel
 # keeps the message, Delete expunges it on the server.
 # Run through run-gui-test.sh (Xvfb + private bus).
 import imaplib
@@ -39,6 +40,17 @@ def stays(condition, seconds):
 
 def seen(fx, message_id):
     return "\\Seen" in (fx.flags(ALICE, "INBOX", message_id) or [])
+
+
+def flagged(fx, message_id):
+    return "\\Flagged" in (fx.flags(ALICE, "INBOX", message_id) or [])
+
+
+def click_star(row):
+    """Clicks the star a message row draws: a 34 px circle 6 px from the row's end, on its
+    second line, which is the middle of the row (letterbox-message-row.c)."""
+    ext = lbgui.extents(row)
+    pyatspi.Registry.generateMouseEvent(ext.x + ext.width - 6 - 17, ext.y + ext.height // 2, "b1c")
 
 
 def list_attributes(fx, pattern):
@@ -102,6 +114,10 @@ def main():
         # Ctrl+U on the open message, once it is read.
         read = wait_for(lambda: seen(fx, "<gui-2@example.test>"), 30, "\\Seen on the server after the delay")
         tap.check("the open message is \\Seen on the server after the mark-read delay", read)
+        # As a person would, wait to see it read in the list (the store's change reaches the
+        # list and the server in either order); then Ctrl+U must be on for it.
+        wait_for(lambda: (lambda r: r is not None and not (r.name or "").startswith("Unread"))(
+                     message_row(frame, "Lunch on Thursday")), 30, "the list to show the message read")
         lbgui.key("ctrl+u")
         try:
             unread = wait_for(lambda: not seen(fx, "<gui-2@example.test>"), 30, "\\Seen gone on the server")
@@ -116,6 +132,25 @@ def main():
         tap.check("the list shows it unread", row is not None)
         tap.check("the message stays unread while open",
                   stays(lambda: not seen(fx, "<gui-2@example.test>"), 3))
+
+        # The star drawn at the end of a row's second line is a button for the mouse: it
+        # stars that message (not the open one) without selecting or opening it, and a
+        # second click takes the star away.
+        for click_no, want, name in ((1, True, "clicking a row's star flags that message on the server"),
+                                     (2, False, "clicking the star again takes \\Flagged away")):
+            photos = wait_for(lambda: message_row(frame, "Photos from the trip"), 30, "the row to star")
+            click_star(photos)
+            try:
+                ok = wait_for(lambda: flagged(fx, "<gui-3@example.org>") == want, 30, name)
+            except TimeoutError:
+                ok = False
+            tap.check(name, ok)
+            if click_no == 1:
+                tap.check("the row says it is starred",
+                          wait_for(lambda: ", starred" in (message_row(frame, "Photos from the trip").name or ""),
+                                   30, "the row's name to say starred") is not None)
+        tap.check("clicking the star neither opens nor selects that message",
+                  shows(frame, "noodle") and stays(lambda: shows(frame, "noodle"), 2))
 
         # Archive without an \Archive mailbox.
         tap.check("the account has no archive folder in the sidebar",
