@@ -123,11 +123,14 @@ def run_app(env, scroll_steps, cold, data_dir=None):
             m = re.match(r"bench mark (\S+) monotonic_us=(\d+)", line)
             if m:
                 result.setdefault("marks", {})[m.group(1)] = (int(m.group(2)) - t0) / 1000.0
-            m = re.match(r"bench first-list-painted monotonic_us=(\d+) rows=(\d+) rss_kb=(\d+)", line)
+            m = re.match(r"bench first-list-painted monotonic_us=(\d+) rows=(\d+) rss_kb=(\d+)"
+                         r" main_cpu_us=(\d+) process_cpu_us=(\d+)", line)
             if m:
                 result["first_ms"] = (int(m.group(1)) - t0) / 1000.0
                 result["rows"] = int(m.group(2))
                 result["first_rss_kb"] = int(m.group(3))
+                result["main_cpu_ms"] = int(m.group(4)) / 1000.0
+                result["process_cpu_ms"] = int(m.group(5)) / 1000.0
                 if not scroll_steps:
                     break
             m = re.match(r"bench scroll (.*)", line)
@@ -199,6 +202,7 @@ loads = [loadavg()]
 try:
     cold, warm, empty = [], [], []
     phases = {}
+    warm_cpu = {}
     can_drop = os.geteuid() == 0
     rows = "?"
     # A session's first launch also starts what the app asks its bus for (the
@@ -214,6 +218,8 @@ try:
         r = run_app(session, 0, False)
         if "first_ms" in r:
             warm.append(r["first_ms"])
+            warm_cpu.setdefault("main thread", []).append(r["main_cpu_ms"])
+            warm_cpu.setdefault("all threads", []).append(r["process_cpu_ms"])
             rows = r["rows"]
             for phase, ms in r.get("marks", {}).items():
                 phases.setdefault(phase, []).append(ms)
@@ -256,6 +262,8 @@ row("launch to first painted list, cold", cold,
     "< 500 ms" if can_drop else "< 500 ms (not root: not measured)")
 row("launch to first painted list, warm", warm, "< 500 ms")
 row("  the same launch, empty store (1 row)", empty, "")
+for name, values in warm_cpu.items():
+    print(f"  CPU time of its {name} until then (median): {statistics.median(values):.0f} ms")
 if phases:
     print("  where the warm launch's time goes (median, ms since exec):")
     for phase, values in sorted(phases.items(), key=lambda kv: statistics.median(kv[1])):
