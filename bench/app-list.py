@@ -106,6 +106,29 @@ def start_bus(env):
     return proc
 
 
+def start_keyring(env):
+    """The session's keyring, unlocked, as a desktop's is from login: without it the app's
+    first use of the Secret Service (the relay secret's copy, 10 s after start) activates
+    a keyring that asks for a new password in a system prompt, which grabs the whole
+    screen and stalls the launches after it."""
+    proc = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock",
+                             "--components=secrets"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    proc.stdin.write(b"bench")
+    proc.stdin.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        owned = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
+                                "--object-path", "/org/freedesktop/DBus", "--method",
+                                "org.freedesktop.DBus.NameHasOwner", "org.freedesktop.secrets"],
+                               env=env, capture_output=True, text=True).stdout
+        if "true" in owned:
+            return proc
+        time.sleep(0.1)  # polling for the name, bounded by the deadline
+    sys.exit("gnome-keyring-daemon did not take org.freedesktop.secrets")
+
+
 def run_app(env, scroll_steps, cold, data_dir=None):
     env = dict(env)
     env["LETTERBOX_DATA_DIR"] = data_dir or args.store
@@ -198,6 +221,7 @@ failures = []
 xvfb, display = start_xvfb()
 session = session_env(display)
 bus = start_bus(session)
+keyring = start_keyring(session)
 loads = [loadavg()]
 try:
     cold, warm, empty = [], [], []
@@ -236,6 +260,7 @@ try:
     jumps = run_app(session, args.steps, False)
     loads.append(loadavg())
 finally:
+    stop_session(keyring)
     stop_session(bus)
     xvfb.terminate()
     xvfb.wait()
