@@ -30,12 +30,16 @@ letterbox_application_activate (GApplication *app)
 {
   GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (app));
 
-  if (window == NULL)
-    window = GTK_WINDOW (letterbox_window_new (LETTERBOX_APPLICATION (app)));
+  if (window != NULL)
+    {
+      gtk_window_present (window);
+      return;
+    }
+  window = GTK_WINDOW (letterbox_window_new (LETTERBOX_APPLICATION (app)));
   letterbox_bench_mark ("window-built");
-
-  gtk_window_present (window);
-  letterbox_bench_mark ("window-presented");
+  /* A quarter of a second at most: the store opens and reads the first rows in a worker
+   * while the window is built, and a slow disk must not hide the window for long. */
+  letterbox_window_present_when_ready (LETTERBOX_WINDOW (window), 250);
 }
 
 static void

@@ -67,6 +67,7 @@ enum
 {
   PROP_0,
   PROP_THREADS,
+  PROP_LOADING,
   N_PROPS
 };
 
@@ -124,6 +125,12 @@ pending_item_read_cb (LetterboxMessageList *self)
 {
   clear_pending (self);
   g_signal_emit (self, signals[SELECTION_CHANGED], 0);
+}
+
+static void
+model_loading_cb (LetterboxMessageList *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOADING]);
 }
 
 static void
@@ -579,6 +586,10 @@ letterbox_message_list_get_property (GObject    *object,
       g_value_set_boolean (value, letterbox_message_list_get_threads (self));
       break;
 
+    case PROP_LOADING:
+      g_value_set_boolean (value, letterbox_message_list_get_loading (self));
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -616,6 +627,14 @@ letterbox_message_list_class_init (LetterboxMessageListClass *klass)
   widget_class->unrealize = letterbox_message_list_unrealize;
 
   /* One row per conversation (bound to the GSettings key "conversations"). */
+  /**
+   * LetterboxMessageList:loading:
+   *
+   * Whether the list is reading the first rows of what it was asked to show.
+   */
+  properties[PROP_LOADING] =
+    g_param_spec_boolean ("loading", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_THREADS] =
     g_param_spec_boolean ("threads", NULL, NULL, FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
@@ -669,6 +688,8 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_signal_connect_object (self->model, "items-changed", G_CALLBACK (update_state), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->model, "notify::loading", G_CALLBACK (update_state), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->model, "notify::loading", G_CALLBACK (model_loading_cb), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->model, "notify::error", G_CALLBACK (update_state), self,
                            G_CONNECT_SWAPPED);
@@ -870,6 +891,19 @@ letterbox_message_list_select_next (LetterboxMessageList *self,
     }
   gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), position, TRUE);
   gtk_widget_activate_action (GTK_WIDGET (self->list_view), "list.scroll-to-item", "u", position);
+}
+
+/**
+ * letterbox_message_list_get_loading:
+ *
+ * Returns: whether the list is reading the first rows of what it was asked to show
+ */
+gboolean
+letterbox_message_list_get_loading (LetterboxMessageList *self)
+{
+  g_return_val_if_fail (LETTERBOX_IS_MESSAGE_LIST (self), FALSE);
+
+  return letterbox_message_list_model_get_loading (self->model);
 }
 
 gboolean

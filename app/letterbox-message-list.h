@@ -25,6 +25,7 @@ GPtrArray *letterbox_message_list_get_selected       (LetterboxMessageList *self
 void       letterbox_message_list_select_all         (LetterboxMessageList *self);
 void       letterbox_message_list_select_next        (LetterboxMessageList *self,
                                                       int                   delta);
+gboolean   letterbox_message_list_get_loading (LetterboxMessageList *self);
 gboolean   letterbox_message_list_get_threads        (LetterboxMessageList *self);
 void       letterbox_message_list_set_threads        (LetterboxMessageList *self,
                                                       gboolean              threads);

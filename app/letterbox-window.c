@@ -38,6 +38,9 @@ struct _LetterboxWindow
   LetterboxStatusArea *status_area;
   LetterboxStatusSpinner *status_spinner;
   guint store_changed_id;
+  guint present_id;               /* letterbox_window_present_when_ready()'s deadline */
+  gboolean present_pending;
+  gboolean list_shown;            /* the list was asked to show a folder */
   GtkStack *main_stack;
   AdwStatusPage *error_page;
   GtkPaned *outer_paned;
@@ -62,11 +65,67 @@ struct _LetterboxWindow
 G_DEFINE_FINAL_TYPE (LetterboxWindow, letterbox_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void
+present_now (LetterboxWindow *self)
+{
+  if (!self->present_pending)
+    return;
+  self->present_pending = FALSE;
+  g_clear_handle_id (&self->present_id, g_source_remove);
+  gtk_window_present (GTK_WINDOW (self));
+  letterbox_bench_mark ("window-presented");
+}
+
+static gboolean
+present_deadline_cb (gpointer user_data)
+{
+  LetterboxWindow *self = user_data;
+
+  self->present_id = 0;
+  present_now (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The list read its first rows (or found none): the window can show them at once. */
+static void
+list_loading_cb (LetterboxWindow *self)
+{
+  if (self->list_shown && !letterbox_message_list_get_loading (self->message_list))
+    present_now (self);
+}
+
+/**
+ * letterbox_window_present_when_ready:
+ * @timeout_ms: how long to wait at most
+ *
+ * Presents the window once its message list has the first rows of the folder it opens
+ * with (read in a worker while the window is built), or cannot have any, so that the
+ * first frame shows them; or after @timeout_ms, whichever comes first. Presenting at
+ * once would paint the window twice: empty, then again with the rows.
+ */
+void
+letterbox_window_present_when_ready (LetterboxWindow *self,
+                                     guint            timeout_ms)
+{
+  g_return_if_fail (LETTERBOX_IS_WINDOW (self));
+
+  if (self->present_pending)
+    return;
+  self->present_pending = TRUE;
+  if (self->list_shown && !letterbox_message_list_get_loading (self->message_list))
+    {
+      present_now (self);
+      return;
+    }
+  self->present_id = g_timeout_add (timeout_ms, present_deadline_cb, self);
+}
+
+static void
 show_store_error (LetterboxWindow *self,
                   const GError    *error)
 {
   adw_status_page_set_description (self->error_page, error->message);
   gtk_stack_set_visible_child_name (self->main_stack, "error");
+  present_now (self);
 }
 
 static void
@@ -92,6 +151,7 @@ static void
 list_show_query (LetterboxWindow *self,
                  const char      *query)
 {
+  self->list_shown = TRUE;
   letterbox_message_list_show_query (self->message_list, self->store, query);
 }
 
@@ -99,6 +159,7 @@ static void
 list_show_folder (LetterboxWindow *self,
                   LbFolder        *folder)
 {
+  self->list_shown = TRUE;
   letterbox_message_list_show_folder (self->message_list, self->store, lb_folder_get_id (folder));
 }
 
@@ -145,6 +206,7 @@ show_selected_folder (LetterboxWindow *self)
     {
       adw_window_title_set_title (self->window_title, _("All Inboxes"));
       adw_window_title_set_subtitle (self->window_title, NULL);
+      self->list_shown = TRUE;
       letterbox_message_list_show_unified_inbox (self->message_list, self->store);
       return;
     }
@@ -1401,6 +1463,7 @@ letterbox_window_dispose (GObject *object)
   LetterboxWindow *self = LETTERBOX_WINDOW (object);
 
   g_clear_handle_id (&self->store_changed_id, g_source_remove);
+  g_clear_handle_id (&self->present_id, g_source_remove);
   g_clear_handle_id (&self->mark_read_id, g_source_remove);
   g_clear_object (&self->shown_folder);
   g_clear_weak_pointer (&self->toast);
@@ -1531,6 +1594,8 @@ letterbox_window_init (LetterboxWindow *self)
 
   g_signal_connect_swapped (self->message_list, "selection-changed",
                             G_CALLBACK (selected_message_changed_cb), self);
+  g_signal_connect_swapped (self->message_list, "notify::loading",
+                            G_CALLBACK (list_loading_cb), self);
 
   g_signal_connect_swapped (self->sidebar, "folder-selected",
                             G_CALLBACK (folder_selected_cb), self);

@@ -11,5 +11,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LetterboxWindow, letterbox_window, LETTERBOX, WINDOW, AdwApplicationWindow)
 
 LetterboxWindow *letterbox_window_new (LetterboxApplication *application);
+void             letterbox_window_present_when_ready (LetterboxWindow *self,
+                                                      guint            timeout_ms);
 
 G_END_DECLS
