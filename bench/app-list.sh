@@ -3,16 +3,19 @@
 #
 # The GTK client's message list on a big folder (issue #8): a store whose Local Folders
 # Inbox holds BENCH_MESSAGES (default 100 000) message rows, written by lb-bench-list-gen
-# through the writer's add_many; then, under Xvfb on a private session bus, the app
-# (LETTERBOX_BENCH=1, which makes the list print its timings on stderr):
+# through the writer's add_many; then, under Xvfb on a private session bus with an unlocked
+# keyring, both started once and kept for every launch as a desktop session's are (one
+# untimed launch first), the app (LETTERBOX_BENCH=1, which makes the list print its
+# timings on stderr):
 #   * launch to the first frame painted with message rows, cold (page cache dropped, when
 #     run as root) and warm, best and median of BENCH_RUNS (default 3), and where a warm
 #     launch's time goes (the app's LETTERBOX_BENCH marks). Every run uses the same home
 #     directory, as a person's launches do (caches written by one serve the next), and
 #     the app's relay listens on a port of its own choosing;
 #   * a scroll from the top to the bottom of the list in BENCH_SCROLL_STEPS (default
-#     2000) steps of the scrollbar, one per frame, every frame interval recorded from
-#     the GdkFrameClock: max, p99, mean, frames over 50 ms;
+#     2000) steps of the scrollbar, one per frame, starting half a second after the first
+#     painted list, every frame interval recorded from the GdkFrameClock: max, p99, mean,
+#     frames over 50 ms (which ones, with the main thread's CPU time in each);
 #   * resident memory (VmRSS) after that scroll.
 # Targets: first list < 500 ms, no frame > 50 ms, < 150 MB resident.
 #
