@@ -46,6 +46,7 @@ struct _LetterboxMessageList
   GtkListView *list_view;
   LetterboxMessageRow *star_row;   /* weak: the row whose star the pointer is on */
   gboolean star_pressed;
+  gint64 star_pressed_id;          /* the message whose star was pressed */
   AdwStatusPage *empty_page;
   AdwStatusPage *no_results_page;
 
@@ -323,6 +324,7 @@ star_pressed_cb (GtkGestureClick      *click,
     }
   gtk_gesture_set_state (GTK_GESTURE (click), GTK_EVENT_SEQUENCE_CLAIMED);
   self->star_pressed = TRUE;
+  self->star_pressed_id = letterbox_message_row_get_message_id (row);
   set_star_row (self, row, TRUE);
 }
 
@@ -335,10 +337,14 @@ star_released_cb (GtkGestureClick      *click,
 {
   double rx, ry;
   LetterboxMessageRow *row = star_row_at (self, x, y, &rx, &ry);
-  gboolean on = row != NULL && row == self->star_row && letterbox_message_row_star_at (row, rx, ry);
+  gboolean over = row != NULL && letterbox_message_row_star_at (row, rx, ry);
+  /* The same star, and still the same message (the row may show another by now). */
+  gboolean on = over && row == self->star_row && self->star_pressed_id > 0 &&
+                letterbox_message_row_get_message_id (row) == self->star_pressed_id;
 
   self->star_pressed = FALSE;
-  set_star_row (self, on ? row : NULL, FALSE);
+  self->star_pressed_id = 0;
+  set_star_row (self, over ? row : NULL, FALSE);
   if (on)
     letterbox_message_row_click_star (row);
 }
@@ -349,7 +355,17 @@ star_cancel_cb (GtkGesture           *gesture,
                 LetterboxMessageList *self)
 {
   self->star_pressed = FALSE;
+  self->star_pressed_id = 0;
   set_star_row (self, NULL, FALSE);
+}
+
+/* However the press ended (a sequence may end without "released" or "cancel"). */
+static void
+star_end_cb (GtkGesture           *gesture,
+             GdkEventSequence     *sequence,
+             LetterboxMessageList *self)
+{
+  self->star_pressed = FALSE;
 }
 
 /* ---- LETTERBOX_BENCH ---- */
@@ -719,8 +735,12 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_signal_connect (star_click, "pressed", G_CALLBACK (star_pressed_cb), self);
   g_signal_connect (star_click, "released", G_CALLBACK (star_released_cb), self);
   g_signal_connect (star_click, "cancel", G_CALLBACK (star_cancel_cb), self);
+  g_signal_connect (star_click, "end", G_CALLBACK (star_end_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (star_click));
+  /* Also in the capture phase: a claimed press takes the motion events after it from the
+   * bubble phase, and the star must show unpressed when dragged off. */
   star_motion = gtk_event_controller_motion_new ();
+  gtk_event_controller_set_propagation_phase (star_motion, GTK_PHASE_CAPTURE);
   g_signal_connect (star_motion, "enter", G_CALLBACK (star_motion_cb), self);
   g_signal_connect (star_motion, "motion", G_CALLBACK (star_motion_cb), self);
   g_signal_connect (star_motion, "leave", G_CALLBACK (star_leave_cb), self);

@@ -726,6 +726,9 @@ letterbox_message_row_set_item (LetterboxMessageRow  *self,
       g_clear_signal_handler (&self->notify_id, self->item);
       g_clear_object (&self->item);
     }
+  /* A recycled row does not keep the pointer's state: the list sets it again when the
+   * pointer moves. */
+  letterbox_message_row_set_star_state (self, FALSE, FALSE);
   if (item == NULL)
     return;
 
