@@ -101,6 +101,8 @@ def start_bus(env):
         address += chunk
     os.close(r)
     if not address.strip():
+        proc.kill()
+        proc.wait()
         sys.exit("dbus-daemon did not start")
     env["DBUS_SESSION_BUS_ADDRESS"] = address.decode().strip()
     return proc
@@ -126,6 +128,8 @@ def start_keyring(env):
         if "true" in owned:
             return proc
         time.sleep(0.1)  # polling for the name, bounded by the deadline
+    proc.kill()
+    proc.wait()
     sys.exit("gnome-keyring-daemon did not take org.freedesktop.secrets")
 
 
@@ -220,10 +224,11 @@ def loadavg():
 failures = []
 xvfb, display = start_xvfb()
 session = session_env(display)
-bus = start_bus(session)
-keyring = start_keyring(session)
+bus = keyring = None
 loads = [loadavg()]
 try:
+    bus = start_bus(session)
+    keyring = start_keyring(session)
     cold, warm, empty = [], [], []
     phases = {}
     warm_cpu = {}
@@ -260,8 +265,9 @@ try:
     jumps = run_app(session, args.steps, False)
     loads.append(loadavg())
 finally:
-    stop_session(keyring)
-    stop_session(bus)
+    for proc in (keyring, bus):
+        if proc is not None:
+            stop_session(proc)
     xvfb.terminate()
     xvfb.wait()
 
