@@ -46,11 +46,16 @@ def flagged(fx, message_id):
     return "\\Flagged" in (fx.flags(ALICE, "INBOX", message_id) or [])
 
 
-def click_star(row):
-    """Clicks the star a message row draws: a 34 px circle 6 px from the row's end, on its
+def star_point(row):
+    """Where a message row draws its star: a 34 px circle 6 px from the row's end, on its
     second line, which is the middle of the row (letterbox-message-row.c)."""
     ext = lbgui.extents(row)
-    pyatspi.Registry.generateMouseEvent(ext.x + ext.width - 6 - 17, ext.y + ext.height // 2, "b1c")
+    return ext.x + ext.width - 6 - 17, ext.y + ext.height // 2
+
+
+def click_star(row):
+    x, y = star_point(row)
+    pyatspi.Registry.generateMouseEvent(x, y, "b1c")
 
 
 def list_attributes(fx, pattern):
@@ -151,6 +156,20 @@ def main():
                                    30, "the row's name to say starred") is not None)
         tap.check("clicking the star neither opens nor selects that message",
                   shows(frame, "noodle") and stays(lambda: shows(frame, "noodle"), 2))
+        # Pressed on the star, then dragged off it and released: no click, as with a
+        # button, and no drag of the message either.
+        photos = wait_for(lambda: message_row(frame, "Photos from the trip"), 30, "the row")
+        x, y = star_point(photos)
+        pyatspi.Registry.generateMouseEvent(x, y, "abs")
+        pyatspi.Registry.generateMouseEvent(x, y, "b1p")
+        for step in range(1, 9):
+            pyatspi.Registry.generateMouseEvent(x - step * 15, y, "abs")
+            time.sleep(0.03)
+        pyatspi.Registry.generateMouseEvent(x - 120, y, "b1r")
+        tap.check("a press on the star released off it changes nothing",
+                  stays(lambda: not flagged(fx, "<gui-3@example.org>")
+                        and "Photos from the trip" in (message_row(frame, "Photos from the trip").name or ""), 3)
+                  and shows(frame, "noodle"))
 
         # Archive without an \Archive mailbox.
         tap.check("the account has no archive folder in the sidebar",
