@@ -393,20 +393,11 @@ compare_gint64 (gconstpointer a,
 
 /* The main thread's CPU time: a frame's own work, whatever else the machine runs. */
 static gint64
-thread_cpu_us (void)
+cpu_us (clockid_t clock)
 {
   struct timespec ts;
 
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
-static gint64
-process_cpu_us (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  clock_gettime (clock, &ts);
   return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
@@ -467,7 +458,7 @@ bench_scroll_tick_cb (GtkWidget     *widget,
   gint64 now = gdk_frame_clock_get_frame_time (clock);
   double bottom = gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj);
 
-  gint64 cpu = thread_cpu_us ();
+  gint64 cpu = cpu_us (CLOCK_THREAD_CPUTIME_ID);
 
   if (self->bench_last_frame != 0)
     {
@@ -532,7 +523,7 @@ bench_after_paint_cb (GdkFrameClock        *clock,
   fprintf (stderr, "bench first-list-painted monotonic_us=%" G_GINT64_FORMAT " rows=%u rss_kb=%ld"
            " main_cpu_us=%" G_GINT64_FORMAT " process_cpu_us=%" G_GINT64_FORMAT "\n",
            g_get_monotonic_time (), g_list_model_get_n_items (G_LIST_MODEL (self->model)),
-           rss_kb (), thread_cpu_us (), process_cpu_us ());
+           rss_kb (), cpu_us (CLOCK_THREAD_CPUTIME_ID), cpu_us (CLOCK_PROCESS_CPUTIME_ID));
   fflush (stderr);
   g_signal_handlers_disconnect_by_func (clock, bench_after_paint_cb, self);
 
