@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
 
 #include "lb-bus-backend1.h"
 #include "letterbox-account-assistant.h"
@@ -21,6 +22,16 @@ struct _LetterboxApplication
 
   LbBusBackend1 *backend;
   LetterboxEngineHost *engine_host;   /* NULL without a session bus */
+
+  /* The store the windows read, opened once in a worker as the app starts
+   * (letterbox_application_open_store_async). */
+  LbStore *store;
+  gboolean store_opening;
+  GQueue store_waiters;               /* GTask */
+
+  guint sigterm_id;
+  guint sigint_id;
+  guint sighup_id;
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxApplication, letterbox_application, ADW_TYPE_APPLICATION)
@@ -63,11 +74,9 @@ about_action (GSimpleAction *action,
 }
 
 static void
-quit_action (GSimpleAction *action,
-             GVariant      *parameter,
-             gpointer       user_data)
+quit (GtkApplication *app)
 {
-  GList *windows = g_list_copy_deep (gtk_application_get_windows (GTK_APPLICATION (user_data)),
+  GList *windows = g_list_copy_deep (gtk_application_get_windows (app),
                                      (GCopyFunc) g_object_ref, NULL);
 
   /* Closed as the user would close them, so that each keeps its state (the main window
@@ -76,7 +85,22 @@ quit_action (GSimpleAction *action,
     if (gtk_window_get_application (l->data) != NULL)
       gtk_window_close (l->data);
   g_list_free_full (windows, g_object_unref);
-  g_application_quit (G_APPLICATION (user_data));
+  g_application_quit (G_APPLICATION (app));
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  quit (user_data);
+}
+
+static gboolean
+quit_on_signal_cb (gpointer user_data)
+{
+  quit (user_data);
+  return G_SOURCE_CONTINUE;
 }
 
 /* An open window of @type, so that a second activation raises it instead of opening
@@ -170,6 +194,82 @@ static const GActionEntry app_actions[] = {
   { "quit", quit_action },
 };
 
+static void
+store_opened_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(LetterboxApplication) self = user_data;
+  g_autoptr(GError) error = NULL;
+  GTask *task;
+
+  self->store_opening = FALSE;
+  self->store = lb_store_open_finish (result, &error);
+  /* An error goes to the windows waiting now; the next window tries again. */
+  while ((task = g_queue_pop_head (&self->store_waiters)) != NULL)
+    {
+      if (g_task_return_error_if_cancelled (task))
+        ;
+      else if (self->store != NULL)
+        g_task_return_pointer (task, g_object_ref (self->store), g_object_unref);
+      else
+        g_task_return_error (task, g_error_copy (error));
+      g_object_unref (task);
+    }
+}
+
+static void
+start_store_open (LetterboxApplication *self)
+{
+  g_autofree char *data_dir = NULL;
+
+  if (self->store != NULL || self->store_opening)
+    return;
+  self->store_opening = TRUE;
+  data_dir = lb_store_default_data_dir ();
+  lb_store_open_async (data_dir, NULL, store_opened_cb, g_object_ref (self));
+}
+
+/**
+ * letterbox_application_open_store_async:
+ *
+ * The store the windows read: the app's one #LbStore, opened in a worker from the app's
+ * start (before GTK's, so that its disk reads overlap GTK's set-up). A failed open is
+ * tried again by the next call.
+ */
+void
+letterbox_application_open_store_async (LetterboxApplication *self,
+                                        GCancellable         *cancellable,
+                                        GAsyncReadyCallback   callback,
+                                        gpointer              user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (LETTERBOX_IS_APPLICATION (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, letterbox_application_open_store_async);
+  if (self->store != NULL)
+    {
+      g_task_return_pointer (task, g_object_ref (self->store), g_object_unref);
+      return;
+    }
+  g_queue_push_tail (&self->store_waiters, g_steal_pointer (&task));
+  start_store_open (self);
+}
+
+LbStore *
+letterbox_application_open_store_finish (LetterboxApplication  *self,
+                                         GAsyncResult          *result,
+                                         GError               **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        letterbox_application_open_store_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 /* Who writes the store: letterbox-backend, or this app when the background service is off
  * or not installed (DESIGN.md). Decided before anything calls the backend. */
 static void
@@ -199,11 +299,22 @@ engine_host_stopped_cb (GObject      *source,
 static void
 letterbox_application_startup (GApplication *app)
 {
+  LetterboxApplication *self = LETTERBOX_APPLICATION (app);
   static const char *quit_accels[] = { "<Control>q", NULL };
   static const char *close_accels[] = { "<Control>w", NULL };
 
+  /* The store's first disk reads (cold, tens of milliseconds) go on in a worker while
+   * GTK starts, which is the longer of the two. */
+  start_store_open (LETTERBOX_APPLICATION (app));
+
   G_APPLICATION_CLASS (letterbox_application_parent_class)->startup (app);
   letterbox_bench_mark ("gtk-ready");
+
+  /* The session's end (or a kill) quits as Quit does: the windows keep their state and
+   * the in-app engine commits what is queued before the store closes. */
+  self->sigterm_id = g_unix_signal_add (SIGTERM, quit_on_signal_cb, app);
+  self->sigint_id = g_unix_signal_add (SIGINT, quit_on_signal_cb, app);
+  self->sighup_id = g_unix_signal_add (SIGHUP, quit_on_signal_cb, app);
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions),
                                    app);
@@ -238,6 +349,10 @@ letterbox_application_shutdown (GApplication *app)
     }
   g_clear_object (&self->backend);
   g_clear_object (&self->engine_host);
+  g_clear_object (&self->store);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sighup_id, g_source_remove);
 
   G_APPLICATION_CLASS (letterbox_application_parent_class)->shutdown (app);
 }

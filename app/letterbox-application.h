@@ -4,6 +4,7 @@
 #include <adwaita.h>
 
 #include "lb-bus-backend1.h"
+#include "lb-store.h"
 
 G_BEGIN_DECLS
 
@@ -13,5 +14,12 @@ G_DECLARE_FINAL_TYPE (LetterboxApplication, letterbox_application, LETTERBOX, AP
 
 LetterboxApplication *letterbox_application_new         (void);
 LbBusBackend1        *letterbox_application_get_backend (LetterboxApplication *self);
+void                  letterbox_application_open_store_async  (LetterboxApplication  *self,
+                                                               GCancellable          *cancellable,
+                                                               GAsyncReadyCallback    callback,
+                                                               gpointer               user_data);
+LbStore              *letterbox_application_open_store_finish (LetterboxApplication  *self,
+                                                               GAsyncResult          *result,
+                                                               GError               **error);
 
 G_END_DECLS

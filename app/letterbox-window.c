@@ -246,7 +246,8 @@ store_open_cb (GObject      *object,
   LetterboxWindow *self = user_data;
   g_autoptr(GError) error = NULL;
 
-  self->store = lb_store_open_finish (result, &error);
+  self->store = letterbox_application_open_store_finish (LETTERBOX_APPLICATION (object), result,
+                                                         &error);
   letterbox_bench_mark ("store-opened");
   if (self->store == NULL)
     {
@@ -1575,8 +1576,6 @@ letterbox_window_class_init (LetterboxWindowClass *klass)
 static void
 letterbox_window_init (LetterboxWindow *self)
 {
-  g_autofree char *data_dir = NULL;
-
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->settings = g_settings_new (APP_ID);
@@ -1604,8 +1603,6 @@ letterbox_window_init (LetterboxWindow *self)
   triage_init (self);
 
   gtk_stack_set_visible_child_name (self->main_stack, "loading");
-  data_dir = lb_store_default_data_dir ();
-  lb_store_open_async (data_dir, self->cancellable, store_open_cb, g_object_ref (self));
 }
 
 /* Reads the folders (their unread counts) and the shown folder's messages again; the
@@ -1656,5 +1653,7 @@ letterbox_window_new (LetterboxApplication *application)
   if (backend != NULL)
     g_signal_connect_object (backend, "store-changed", G_CALLBACK (backend_store_changed_cb),
                              self, G_CONNECT_SWAPPED);
+  letterbox_application_open_store_async (application, self->cancellable, store_open_cb,
+                                          g_object_ref (self));
   return self;
 }

@@ -70,7 +70,13 @@ main (int   argc,
     }
   lb_store_writer_ensure_folder_async (writer, LB_STORE_LOCAL_ACCOUNT_ID, "local", "Local Folders",
                                        "Inbox", LB_FOLDER_ROLE_INBOX, NULL, wait_cb, NULL);
-  folder = lb_store_writer_ensure_folder_finish (writer, wait_result (), &error);
+  {
+    /* The task holds the writer: unreffed, so that the writer's connection closes at the
+     * end and its WAL is checkpointed into index.db (as when letterbox-backend stops). */
+    g_autoptr(GAsyncResult) result = wait_result ();
+
+    folder = lb_store_writer_ensure_folder_finish (writer, result, &error);
+  }
   if (folder <= 0)
     {
       fprintf (stderr, "%s\n", error->message);
