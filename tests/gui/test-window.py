@@ -4,7 +4,7 @@
 # The app as a person meets it, seen through the accessibility tree (AT-SPI): the window
 # opens on Local Folders with its Inbox and welcome message, clicking the message shows
 # it, a second launch raises the same window instead of opening another, and the quit
-# action ends the process cleanly. Run through run-gui-test.sh (Xvfb + private bus).
+# action and SIGTERM end the process cleanly, the store closed. Run through run-gui-test.sh (Xvfb + private bus).
 import os
 import subprocess
 import sys
@@ -98,6 +98,21 @@ def main():
                         "quit", "[]", "{}"], check=True, stdout=subprocess.DEVNULL, timeout=30)
         code = app_proc.wait(timeout=30)
         check("the quit action ends the app cleanly", code == 0, f"exit {code}")
+
+        # The session's end (SIGTERM) quits as Quit does: exit status 0, and every
+        # connection to the store closed (the last one checkpoints and removes the WAL,
+        # which a killed app leaves for the next launch to recover).
+        app_proc = subprocess.Popen([APP], env=env)
+        app = wait_for(find_app, 30, "the app on the accessibility bus, launched again")
+        frame = wait_for(lambda: (frames(app) or [None])[0], 30, "the main window again")
+        wait_for(lambda: find(frame, starts_with("Unread message from Letterbox, Welcome to Letterbox")),
+                 30, "the welcome message in the list again")
+        app_proc.terminate()
+        code = app_proc.wait(timeout=30)
+        check("SIGTERM ends the app cleanly", code == 0, f"exit {code}")
+        wal = os.path.join(data_dir, "index.db-wal")
+        check("the app closed the store on SIGTERM", not os.path.exists(wal),
+              f"{os.path.getsize(wal) if os.path.exists(wal) else 0}-byte WAL left")
     except Exception as e:  # report as a failed check with the reason, then fail
         check("the GUI test ran to the end", False, str(e))
     finally:
