@@ -1365,13 +1365,10 @@ do_expunge (Core    *self,
   gint64 entry = 0;
   gint64 server_folder;
   guint32 server_uid;
-  gint64 sent_to = 0;
-  const char *mid;
   sqlite3_stmt *s;
 
   if (!read_row (self, job->message_id, &row, error))
     return FALSE;
-  mid = row.message_id != NULL ? row.message_id : "";
   server_folder = row.folder_id;
   server_uid = (guint32) row.uid;
   if (!is_local (row.account_id))
@@ -1385,21 +1382,9 @@ do_expunge (Core    *self,
       if (row.uid == 0 && g_strcmp0 (kind, "move") == 0)
         {
           gint64 dest_folder;
-          const char *move_mid;
+          const char *mid;
 
-          g_variant_get (payload, "(xux&s)", &server_folder, &server_uid, &dest_folder,
-                         &move_mid);
-          /* A move already sent may have been done without its new UID being recorded
-           * (no COPYUID, or the sync was killed first): the message is expunged where the
-           * move found it (by UID: nothing there once it moved) and where the move took
-           * it (found by Message-ID). */
-          if ((s = stmt (self, "SELECT kind = 'move-sent' FROM journal WHERE id = ?1",
-                         error)) == NULL)
-            return FALSE;
-          sqlite3_bind_int64 (s, 1, entry);
-          if (sqlite3_step (s) == SQLITE_ROW && sqlite3_column_int (s, 0) != 0)
-            sent_to = dest_folder;
-          sqlite3_reset (s);
+          g_variant_get (payload, "(xux&s)", &server_folder, &server_uid, &dest_folder, &mid);
         }
       else if (row.uid == 0 && g_strcmp0 (kind, "append") == 0)
         server_folder = 0; /* never reached the server */
@@ -1412,12 +1397,10 @@ do_expunge (Core    *self,
     return FALSE;
   if (is_local (row.account_id) || server_folder == 0)
     return TRUE;
-  if (!journal_add (self, row.account_id, "expunge", server_folder, 0,
-                    g_variant_new ("(us)", server_uid, mid), error))
-    return FALSE;
-  return sent_to == 0 || sent_to == server_folder ||
-         journal_add (self, row.account_id, "expunge", sent_to, 0,
-                      g_variant_new ("(us)", (guint32) 0, mid), error);
+  return journal_add (self, row.account_id, "expunge", server_folder, 0,
+                      g_variant_new ("(us)", server_uid,
+                                     row.message_id != NULL ? row.message_id : ""),
+                      error);
 }
 
 static gboolean

@@ -167,8 +167,6 @@ typedef struct
   GArray *batch_valid;     /* gboolean: moves still as read, marked as sent */
   gboolean waited;         /* an entry waits for a later pass */
   gboolean second_pass;    /* the message pass runs again for those */
-  LbImapSet *resolve_found; /* an entry without a UID: what its Message-ID search found */
-  GArray *resolve_known;   /* guint32: of those, the UIDs other rows of the store have */
 
   /* Bodies: literals the parser streamed, by sequence number */
   GHashTable *streamed;    /* GUINT_TO_POINTER (seq) → GByteArray* */
@@ -492,8 +490,6 @@ run_free (Run *run)
   g_clear_pointer (&run->batch_new, g_hash_table_unref);
   g_clear_pointer (&run->chunks, g_strfreev);
   g_clear_pointer (&run->batch_valid, g_array_unref);
-  g_clear_pointer (&run->resolve_found, lb_imap_set_free);
-  g_clear_pointer (&run->resolve_known, g_array_unref);
   g_clear_pointer (&run->streamed, g_hash_table_unref);
   g_clear_object (&run->store);
   g_free (run);
@@ -2063,11 +2059,7 @@ replay_batch (GTask *task)
     }
   if (uid == 0)
     {
-      /* A move or an expunge recorded while an earlier move of the message was on its
-       * way without COPYUID (no UIDPLUS, or the sync was killed before the answer was
-       * recorded): the message is found again by its Message-ID. */
-      if ((strcmp (e->kind, "move") == 0 || strcmp (e->kind, "expunge") == 0) &&
-          e->mid != NULL && e->mid[0] != '\0')
+      if (strcmp (e->kind, "move") == 0 && e->mid != NULL && e->mid[0] != '\0')
         replay_select (task, e->folder_id, replay_resolve);
       else
         entry_done (task, e, TRUE, 0, 0);
@@ -2117,92 +2109,8 @@ replay_batch (GTask *task)
   replay_select (task, entry_folder (e), batch_selected);
 }
 
-/* A move or an expunge whose UID is not known (recorded while an earlier move of the
- * message was on its way, and the server did not say where that put it): found by its
- * Message-ID in the folder the earlier move took it to. Of several messages with that
- * Message-ID (copies), those the store knows by UID are other rows' and left alone; of
- * the rest the highest UID is taken, since the move gave the message a UID above every
- * one the folder had. */
-typedef struct
-{
-  gint64 folder_id;
-  char *mid;
-  GArray *uids;            /* guint32 */
-} KnownUids;
-
-static void
-known_uids_free (KnownUids *k)
-{
-  g_free (k->mid);
-  g_array_unref (k->uids);
-  g_free (k);
-}
-
-/* Writer thread: the UIDs of the folder's rows with the Message-ID. */
-static gboolean
-read_known_uids (sqlite3  *db,
-                 gpointer  data,
-                 GError  **error)
-{
-  KnownUids *k = data;
-  sqlite3_stmt *s = NULL;
-  int rc = sqlite3_prepare_v2 (db, "SELECT uid FROM messages WHERE folder_id = ?1 AND "
-                                   "message_id = ?2 AND uid IS NOT NULL", -1, &s, NULL);
-
-  if (rc == SQLITE_OK)
-    {
-      sqlite3_bind_int64 (s, 1, k->folder_id);
-      sqlite3_bind_text (s, 2, k->mid, -1, SQLITE_STATIC);
-    }
-  while (rc == SQLITE_OK && (rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      guint32 uid = (guint32) sqlite3_column_int64 (s, 0);
-
-      g_array_append_val (k->uids, uid);
-      rc = SQLITE_OK;
-    }
-  sqlite3_finalize (s);
-  return sql_ok (db, rc, error);
-}
-
-static gboolean
-uid_known (GArray  *known,
-           guint32  uid)
-{
-  for (guint i = 0; i < known->len; i++)
-    if (g_array_index (known, guint32, i) == uid)
-      return TRUE;
-  return FALSE;
-}
-
-static void
-resolve_pick (GTask *task)
-{
-  Run *run = g_task_get_task_data (task);
-  Entry *e = entry (run);
-  g_autoptr(LbImapSet) found = g_steal_pointer (&run->resolve_found);
-  g_autoptr(GArray) known = g_steal_pointer (&run->resolve_known);
-  guint32 uid = 0;
-
-  for (guint i = found->ranges->len; uid == 0 && i > 0; i--)
-    {
-      LbImapRange *r = &g_array_index (found->ranges, LbImapRange, i - 1);
-
-      /* Each known UID rules out one candidate: at most known->len + 1 looked at. */
-      for (guint32 u = r->last; uid == 0 && u >= r->first && u > 0; u--)
-        if (!uid_known (known, u))
-          uid = u;
-    }
-  if (uid == 0)
-    {
-      /* Only other rows' copies: nothing left to move or expunge. */
-      entry_done (task, e, TRUE, 0, 0);
-      return;
-    }
-  e->src_uid = uid;
-  replay_batch (task);
-}
-
+/* A move whose source UID is not known (recorded while an earlier move of the message was
+ * on its way, and the server did not say where that put it): found by its Message-ID. */
 static void
 resolved_cb (GObject      *source,
              GAsyncResult *result,
@@ -2213,7 +2121,7 @@ resolved_cb (GObject      *source,
   Entry *e = entry (run);
   g_autoptr(LbImapSet) set = NULL;
   GError *error = NULL;
-  KnownUids *k;
+  guint32 uid = 0;
 
   set = lb_imap_session_uid_search_finish (LB_IMAP_SESSION (source), result, &error);
   if (set == NULL && fatal (error))
@@ -2222,20 +2130,16 @@ resolved_cb (GObject      *source,
       return;
     }
   g_clear_error (&error);
-  if (set == NULL || set->ranges->len == 0)
+  for (guint i = 0; set != NULL && i < set->ranges->len; i++)
+    uid = MAX (uid, g_array_index (set->ranges, LbImapRange, i).last);
+  if (uid == 0)
     {
-      /* Not there: nothing left to move or expunge. */
+      /* Not there: nothing left to move. */
       entry_done (task, e, TRUE, 0, 0);
       return;
     }
-  k = g_new0 (KnownUids, 1);
-  k->folder_id = e->folder_id;
-  k->mid = g_strdup (e->mid);
-  k->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
-  run->resolve_found = g_steal_pointer (&set);
-  run->resolve_known = g_array_ref (k->uids);
-  exec (task, read_known_uids, k, (GDestroyNotify) known_uids_free);
-  when_written (task, (GSourceFunc) resolve_pick);
+  e->src_uid = uid;
+  replay_batch (task);
 }
 
 static void
