@@ -96,11 +96,22 @@ quit_action (GSimpleAction *action,
   quit (user_data);
 }
 
+static void
+remove_signal_sources (LetterboxApplication *self)
+{
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->sighup_id, g_source_remove);
+}
+
+/* Once: the signals' default actions come back, so that a second one ends the process
+ * at once should the clean quit hang. */
 static gboolean
 quit_on_signal_cb (gpointer user_data)
 {
+  remove_signal_sources (user_data);
   quit (user_data);
-  return G_SOURCE_CONTINUE;
+  return G_SOURCE_REMOVE;
 }
 
 /* An open window of @type, so that a second activation raises it instead of opening
@@ -203,10 +214,13 @@ store_opened_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   GTask *task;
 
+  GQueue waiters = self->store_waiters;
+
   self->store_opening = FALSE;
   self->store = lb_store_open_finish (result, &error);
   /* An error goes to the windows waiting now; the next window tries again. */
-  while ((task = g_queue_pop_head (&self->store_waiters)) != NULL)
+  g_queue_init (&self->store_waiters);
+  while ((task = g_queue_pop_head (&waiters)) != NULL)
     {
       if (g_task_return_error_if_cancelled (task))
         ;
@@ -349,10 +363,12 @@ letterbox_application_shutdown (GApplication *app)
     }
   g_clear_object (&self->backend);
   g_clear_object (&self->engine_host);
+  /* An open still under way (a quit right at the start) finishes, so that the store is
+   * closed cleanly too. */
+  while (self->store_opening)
+    g_main_context_iteration (NULL, TRUE);
   g_clear_object (&self->store);
-  g_clear_handle_id (&self->sigterm_id, g_source_remove);
-  g_clear_handle_id (&self->sigint_id, g_source_remove);
-  g_clear_handle_id (&self->sighup_id, g_source_remove);
+  remove_signal_sources (self);
 
   G_APPLICATION_CLASS (letterbox_application_parent_class)->shutdown (app);
 }
