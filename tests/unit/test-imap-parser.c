@@ -678,6 +678,17 @@ test_sets (void)
   g_assert_true (lb_imap_set_contains (r->vanished, 8));
   g_assert_false (lb_imap_set_contains (r->vanished, 4));
   g_assert_false (lb_imap_set_contains (r->vanished, 10));
+  /* The highest, though the set ends with a range that runs downwards (RFC 9051 §9). */
+  g_assert_cmpuint (lb_imap_set_max (r->vanished), ==, 9);
+  {
+    g_autoptr(LbImapResponse) esearch = parse_one ("* ESEARCH (TAG \"A1\") UID ALL 12:4,2\r\n");
+    g_autoptr(LbImapSet) empty = lb_imap_set_new ();
+
+    g_assert_nonnull (esearch->esearch);
+    g_assert_nonnull (esearch->esearch->all);
+    g_assert_cmpuint (lb_imap_set_max (esearch->esearch->all), ==, 12);
+    g_assert_cmpuint (lb_imap_set_max (empty), ==, 0);
+  }
 }
 
 /* Every file in tests/fuzz/corpus/imap parses or fails cleanly (the fuzzer's seeds,

@@ -776,6 +776,21 @@ lb_imap_set_contains (const LbImapSet *set,
   return FALSE;
 }
 
+/* The highest number in @set (a range may run downwards, "9:7"), 0 when it is empty. */
+guint32
+lb_imap_set_max (const LbImapSet *set)
+{
+  guint32 max = 0;
+
+  for (guint i = 0; i < set->ranges->len; i++)
+    {
+      LbImapRange *r = &g_array_index (set->ranges, LbImapRange, i);
+
+      max = MAX (max, MAX (r->first, r->last));
+    }
+  return max;
+}
+
 char *
 lb_imap_set_to_string (const LbImapSet *set)
 {

@@ -59,6 +59,7 @@ void       lb_imap_set_free      (LbImapSet *set);
 guint64    lb_imap_set_count     (const LbImapSet *set);
 gboolean   lb_imap_set_contains  (const LbImapSet *set,
                                   guint32          n);
+guint32    lb_imap_set_max       (const LbImapSet *set);
 char      *lb_imap_set_to_string (const LbImapSet *set);
 
 typedef struct

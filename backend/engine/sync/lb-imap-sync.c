@@ -2130,8 +2130,8 @@ resolved_cb (GObject      *source,
       return;
     }
   g_clear_error (&error);
-  for (guint i = 0; set != NULL && i < set->ranges->len; i++)
-    uid = MAX (uid, g_array_index (set->ranges, LbImapRange, i).last);
+  if (set != NULL)
+    uid = lb_imap_set_max (set);
   if (uid == 0)
     {
       /* Not there: nothing left to move. */
@@ -2288,8 +2288,8 @@ upload_found_cb (GObject      *source,
         }
       g_error_free (error);
     }
-  for (guint i = 0; set != NULL && i < set->ranges->len; i++)
-    uid = MAX (uid, g_array_index (set->ranges, LbImapRange, i).last);
+  if (set != NULL)
+    uid = lb_imap_set_max (set);
   if (uid == 0)
     {
       replay_append (task);
