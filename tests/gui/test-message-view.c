@@ -898,7 +898,11 @@ test_attachment_buttons (void)
   gtk_widget_activate (save);
   g_assert_true (lb_test_wait_until (chooser_shown, NULL, 20000));
   dialog = file_chooser_dialog ();
-  g_assert_cmpstr (gtk_file_chooser_get_current_name (GTK_FILE_CHOOSER (dialog)), ==, "report.pdf");
+  {
+    g_autofree char *proposed = gtk_file_chooser_get_current_name (GTK_FILE_CHOOSER (dialog));
+
+    g_assert_cmpstr (proposed, ==, "report.pdf");
+  }
   /* As a person types it into the name field: the whole path. */
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), saved);
   g_assert_true (lb_test_wait_until (chooser_names, saved, 20000));
