@@ -212,9 +212,8 @@ store_opened_cb (GObject      *source,
 {
   g_autoptr(LetterboxApplication) self = user_data;
   g_autoptr(GError) error = NULL;
-  GTask *task;
-
   GQueue waiters = self->store_waiters;
+  GTask *task;
 
   self->store_opening = FALSE;
   self->store = lb_store_open_finish (result, &error);
@@ -319,7 +318,7 @@ letterbox_application_startup (GApplication *app)
 
   /* The store's first disk reads (cold, tens of milliseconds) go on in a worker while
    * GTK starts, which is the longer of the two. */
-  start_store_open (LETTERBOX_APPLICATION (app));
+  start_store_open (self);
 
   G_APPLICATION_CLASS (letterbox_application_parent_class)->startup (app);
   letterbox_bench_mark ("gtk-ready");

@@ -634,7 +634,7 @@ reader_progressed (gpointer data)
 
 /* Another process's view (a second LbStore, as the app has): pages and searches while
  * the writer commits, never an error, never fewer messages than before. */
-static gpointer reader_loop (Reader *r);
+static void reader_loop (Reader *r);
 
 static gpointer
 reader_thread (gpointer data)
@@ -646,7 +646,7 @@ reader_thread (gpointer data)
   return NULL;
 }
 
-static gpointer
+static void
 reader_loop (Reader *r)
 {
   g_autoptr(GError) error = NULL;
@@ -655,7 +655,7 @@ reader_loop (Reader *r)
   if (store == NULL)
     {
       r->failure = g_strdup (error->message);
-      return NULL;
+      return;
     }
   while (!g_atomic_int_get (&r->stop))
     {
@@ -667,7 +667,7 @@ reader_loop (Reader *r)
           (found = lb_store_search (store, "message", 0, 20, &error)) == NULL)
         {
           r->failure = g_strdup (error->message);
-          return NULL;
+          return;
         }
       for (guint i = 0; i < folders->len; i++)
         if (lb_folder_get_id (g_ptr_array_index (folders, i)) == r->folder)
@@ -678,13 +678,12 @@ reader_loop (Reader *r)
               {
                 r->failure = g_strdup_printf ("the count went back from %u to %u", r->last_total,
                                               total);
-                return NULL;
+                return;
               }
             r->last_total = total;
           }
       g_atomic_int_inc (&r->reads);
     }
-  return NULL;
 }
 
 static void
