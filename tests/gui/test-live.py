@@ -116,7 +116,10 @@ def expect_new_mail(fx, app, user, subject, message_id, timeout=20):
     """Saves a message into user's INBOX on the server and waits until the app lists it."""
     start = time.monotonic()
     fx.save(user, "INBOX", message("Eve Example <eve@example.test>", user, subject, message_id))
-    row = wait_for(lambda: find(app.frame, contains(subject)), timeout, f"the row of “{subject}”")
+    # Shown, not only in the tree: AT-SPI can report the new row a moment before it is
+    # laid out on screen.
+    row = wait_for(lambda: (lambda r: r if r is not None and showing(r) else None)(
+        find(app.frame, contains(subject))), timeout, f"the row of “{subject}”")
     return row, time.monotonic() - start
 
 
