@@ -21,6 +21,12 @@
  * results, and a drag source carrying the selected messages' ids as "id1,id2".
  * Conversations follow the GSettings key "conversations".
  *
+ * A folder (or search) newly shown comes to the list view a screenful at a time: the list
+ * view sees only the rows the tallest monitor can show (a GtkSliceListModel over the
+ * model) until a frame has painted them, then all of them. GTK 4.8's list view makes and
+ * binds some 200 rows whatever its height, and the first frame, the launch's above all,
+ * need not wait for the rows below the window.
+ *
  * With LETTERBOX_BENCH=1 it prints timings on stderr for bench/app-list.sh: the first
  * frame painted with rows ("bench first-list-painted"), and with LETTERBOX_BENCH_SCROLL=N
  * it then scrolls from top to bottom in N jumps, one per frame (=page: a screenful per
@@ -36,6 +42,8 @@ struct _LetterboxMessageList
   GtkWidget parent_instance;
 
   LetterboxMessageListModel *model;
+  GtkSliceListModel *shown;    /* the model, cut to a screenful until a frame shows it */
+  gboolean cut;
   GtkMultiSelection *selection;
   GSettings *settings;
   LetterboxMessageItem *pending_item;   /* selected before it was read */
@@ -83,6 +91,55 @@ static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (LetterboxMessageList, letterbox_message_list, GTK_TYPE_WIDGET)
+
+/* The rows the tallest monitor shows at most (rows are never shorter than
+ * LETTERBOX_MESSAGE_ROW_MIN_HEIGHT), and one more for a row cut at the bottom. */
+static guint
+screenful_rows (LetterboxMessageList *self)
+{
+  GListModel *monitors = gdk_display_get_monitors (gtk_widget_get_display (GTK_WIDGET (self)));
+  int tallest = 0;
+
+  for (guint i = 0; i < g_list_model_get_n_items (monitors); i++)
+    {
+      g_autoptr(GdkMonitor) monitor = g_list_model_get_item (monitors, i);
+      GdkRectangle geometry;
+
+      gdk_monitor_get_geometry (monitor, &geometry);
+      tallest = MAX (tallest, geometry.height);
+    }
+  if (tallest <= 0)
+    tallest = 4096;  /* no monitor known yet: a tall one's worth */
+  return (guint) (tallest / LETTERBOX_MESSAGE_ROW_MIN_HEIGHT) + 1;
+}
+
+/* Newly shown: the list view sees a screenful until a frame has shown it. */
+static void
+cut_to_screenful (LetterboxMessageList *self)
+{
+  self->cut = TRUE;
+  gtk_slice_list_model_set_size (self->shown, screenful_rows (self));
+}
+
+/* Every row, from now on (also before acting on positions: Ctrl+A, the next row). */
+static void
+uncut (LetterboxMessageList *self)
+{
+  if (!self->cut)
+    return;
+  self->cut = FALSE;
+  gtk_slice_list_model_set_size (self->shown, G_MAXUINT);
+}
+
+/* A frame painted the first rows (or the list has none): the rest follow in the next. */
+static void
+after_paint_cb (GdkFrameClock        *clock,
+                LetterboxMessageList *self)
+{
+  if (self->cut && !letterbox_message_list_model_get_loading (self->model) &&
+      gtk_widget_get_mapped (GTK_WIDGET (self)))
+    uncut (self);
+}
 
 static void
 update_state (LetterboxMessageList *self)
@@ -540,9 +597,12 @@ letterbox_message_list_realize (GtkWidget *widget)
 
   GTK_WIDGET_CLASS (letterbox_message_list_parent_class)->realize (widget);
 
+  /* The bench's first: it times the frame, not the rows added after it. */
   if (self->bench)
     g_signal_connect (gtk_widget_get_frame_clock (widget), "after-paint",
                       G_CALLBACK (bench_after_paint_cb), self);
+  g_signal_connect (gtk_widget_get_frame_clock (widget), "after-paint",
+                    G_CALLBACK (after_paint_cb), self);
 }
 
 static void
@@ -550,9 +610,13 @@ letterbox_message_list_unrealize (GtkWidget *widget)
 {
   LetterboxMessageList *self = LETTERBOX_MESSAGE_LIST (widget);
 
+  g_signal_handlers_disconnect_by_func (gtk_widget_get_frame_clock (widget), after_paint_cb,
+                                        self);
   if (self->bench)
     g_signal_handlers_disconnect_by_func (gtk_widget_get_frame_clock (widget),
                                           bench_after_paint_cb, self);
+  /* Not shown any more: nothing to wait for. */
+  uncut (self);
 
   GTK_WIDGET_CLASS (letterbox_message_list_parent_class)->unrealize (widget);
 }
@@ -567,6 +631,7 @@ letterbox_message_list_dispose (GObject *object)
   clear_pending (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), LETTERBOX_TYPE_MESSAGE_LIST);
   g_clear_object (&self->selection);
+  g_clear_object (&self->shown);
   g_clear_weak_pointer (&self->star_row);
   g_clear_object (&self->model);
   g_clear_object (&self->settings);
@@ -703,7 +768,8 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_signal_connect_object (self->model, "rows-refreshed", G_CALLBACK (rows_refreshed_cb), self,
                            G_CONNECT_SWAPPED);
 
-  self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->model)));
+  self->shown = gtk_slice_list_model_new (g_object_ref (G_LIST_MODEL (self->model)), 0, G_MAXUINT);
+  self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->shown)));
   g_signal_connect_swapped (self->selection, "selection-changed",
                             G_CALLBACK (selection_changed_cb), self);
 
@@ -787,6 +853,7 @@ letterbox_message_list_show_folder (LetterboxMessageList *self,
   g_return_if_fail (LB_IS_STORE (store));
 
   letterbox_message_list_model_show_folders (self->model, store, &folder_id, 1);
+  cut_to_screenful (self);
   scroll_to_top (self);
 }
 
@@ -799,6 +866,7 @@ letterbox_message_list_show_unified_inbox (LetterboxMessageList *self,
   g_return_if_fail (LB_IS_STORE (store));
 
   letterbox_message_list_model_show_unified_inbox (self->model, store);
+  cut_to_screenful (self);
   scroll_to_top (self);
 }
 
@@ -813,6 +881,7 @@ letterbox_message_list_show_query (LetterboxMessageList *self,
   g_return_if_fail (query != NULL);
 
   letterbox_message_list_model_show_query (self->model, store, query);
+  cut_to_screenful (self);
   scroll_to_top (self);
 }
 
@@ -869,6 +938,7 @@ letterbox_message_list_select_all (LetterboxMessageList *self)
 {
   g_return_if_fail (LETTERBOX_IS_MESSAGE_LIST (self));
 
+  uncut (self);
   /* GtkMultiSelection asks for every item: keep the rows on screen in memory meanwhile. */
   letterbox_message_list_model_hold_pages (self->model, TRUE);
   gtk_selection_model_select_all (GTK_SELECTION_MODEL (self->selection));
@@ -886,6 +956,7 @@ letterbox_message_list_select_next (LetterboxMessageList *self,
 
   g_return_if_fail (LETTERBOX_IS_MESSAGE_LIST (self));
 
+  uncut (self);
   n = g_list_model_get_n_items (G_LIST_MODEL (self->model));
   if (n == 0)
     return;

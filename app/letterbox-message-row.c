@@ -22,14 +22,14 @@
  * hear "starred" in the row's name; S stars the selection. Its height follows from the
  * font, so binding never asks for a new size. */
 
-#define MARGIN_TOP 9
-#define MARGIN_BOTTOM 9
+#define MARGIN_TOP LETTERBOX_MESSAGE_ROW_MARGIN_TOP
+#define MARGIN_BOTTOM LETTERBOX_MESSAGE_ROW_MARGIN_BOTTOM
 #define MARGIN_START 12
 #define MARGIN_END 6
-#define LINE_SPACING 3
+#define LINE_SPACING LETTERBOX_MESSAGE_ROW_LINE_SPACING
+#define ICON_SIZE LETTERBOX_MESSAGE_ROW_ICON_SIZE
+#define STAR_SIZE LETTERBOX_MESSAGE_ROW_STAR_SIZE
 #define ITEM_SPACING 6
-#define ICON_SIZE 12
-#define STAR_SIZE 34             /* as a circular button: a 16 px icon in a 34 px circle */
 #define STAR_ICON_SIZE 16
 #define DIM_ALPHA 0.55
 

@@ -8,6 +8,17 @@
 
 G_BEGIN_DECLS
 
+#define LETTERBOX_MESSAGE_ROW_MARGIN_TOP 9
+#define LETTERBOX_MESSAGE_ROW_MARGIN_BOTTOM 9
+#define LETTERBOX_MESSAGE_ROW_ICON_SIZE 12
+#define LETTERBOX_MESSAGE_ROW_STAR_SIZE 34  /* as a circular button: a 16 px icon in a 34 px circle */
+#define LETTERBOX_MESSAGE_ROW_LINE_SPACING 3
+/* Whatever the font: the margins, the first line's icon and the second line's star. */
+#define LETTERBOX_MESSAGE_ROW_MIN_HEIGHT                                                    \
+  (LETTERBOX_MESSAGE_ROW_MARGIN_TOP + LETTERBOX_MESSAGE_ROW_ICON_SIZE +                     \
+   LETTERBOX_MESSAGE_ROW_LINE_SPACING + LETTERBOX_MESSAGE_ROW_STAR_SIZE +                   \
+   LETTERBOX_MESSAGE_ROW_LINE_SPACING + LETTERBOX_MESSAGE_ROW_MARGIN_BOTTOM)
+
 #define LETTERBOX_TYPE_MESSAGE_ROW (letterbox_message_row_get_type ())
 G_DECLARE_FINAL_TYPE (LetterboxMessageRow, letterbox_message_row, LETTERBOX, MESSAGE_ROW, GtkWidget)
 

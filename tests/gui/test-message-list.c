@@ -10,10 +10,12 @@
 #include "lb-test-util.h"
 #include "letterbox-message-item.h"
 #include "letterbox-message-list.h"
+#include "letterbox-message-row.h"
 
 /* The message list pane in-process, on a real store: rows appear, the empty states,
  * selection (one, all) read back through get_selected(), a refresh after new mail that
- * keeps the selected message selected, and conversations. */
+ * keeps the selected message selected, conversations, and a folder shown a screenful
+ * in its first frame, every row from the next. */
 
 typedef struct
 {
@@ -138,6 +140,14 @@ top_row_read (gpointer user_data)
   return item != NULL && letterbox_message_item_get_summary (item) != NULL;
 }
 
+static gboolean
+list_loaded (gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  return !letterbox_message_list_get_loading (f->list);
+}
+
 static void
 selection_changed_cb (LetterboxMessageList *list,
                       Fixture              *f)
@@ -238,6 +248,107 @@ test_selection_and_refresh (Fixture       *f,
                    1700000000 + 3009);
 }
 
+typedef struct
+{
+  guint frames;           /* painted so far */
+  GArray *changes;        /* Change: what the list view was told, and when */
+} Frames;
+
+typedef struct
+{
+  guint position, removed, added;
+  guint frames;           /* painted before it */
+} Change;
+
+static void
+count_frame_cb (GdkFrameClock *clock,
+                Frames        *fr)
+{
+  fr->frames++;
+}
+
+static void
+list_changed_cb (GListModel *model,
+                 guint       position,
+                 guint       removed,
+                 guint       added,
+                 Frames     *fr)
+{
+  Change c = { position, removed, added, fr->frames };
+
+  g_array_append_val (fr->changes, c);
+}
+
+static void
+test_screenful_first (Fixture       *f,
+                      gconstpointer  data)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (f->window);
+  Frames fr = { 0, g_array_new (FALSE, FALSE, sizeof (Change)) };
+  g_autoptr(GtkBitset) all = NULL;
+  /* The fixture's window is 600 px high. */
+  guint window_rows = 600 / LETTERBOX_MESSAGE_ROW_MIN_HEIGHT;
+  Change *first, *rest;
+  gulong paint_id, changed_id;
+
+  g_assert_nonnull (clock);
+  add_messages (f, 0, 499);
+  paint_id = g_signal_connect (clock, "paint", G_CALLBACK (count_frame_cb), &fr);
+  changed_id = g_signal_connect (selection_model (f), "items-changed",
+                                 G_CALLBACK (list_changed_cb), &fr);
+  letterbox_message_list_show_folder (f->list, f->store, f->folder);
+  wait_showing (f, "messages", 500);
+  g_signal_handler_disconnect (clock, paint_id);
+  g_signal_handler_disconnect (selection_model (f), changed_id);
+
+  /* The list view was given the rows in two steps: the first rows, as many as fill the
+   * window at least, then, after a frame had painted them, the other rows below. */
+  g_assert_cmpuint (fr.changes->len, ==, 2);
+  first = &g_array_index (fr.changes, Change, 0);
+  rest = &g_array_index (fr.changes, Change, 1);
+  g_assert_cmpuint (first->position, ==, 0);
+  g_assert_cmpuint (first->removed, ==, 0);
+  g_assert_cmpuint (first->added, >=, window_rows);
+  g_assert_cmpuint (first->added, <, 500);
+  g_assert_cmpuint (rest->position, ==, first->added);
+  g_assert_cmpuint (rest->removed, ==, 0);
+  g_assert_cmpuint (rest->added, ==, 500 - first->added);
+  g_assert_cmpuint (rest->frames, >, first->frames);
+
+  /* Shown again (a search, another folder): the same, from an empty list. */
+  g_array_set_size (fr.changes, 0);
+  paint_id = g_signal_connect (clock, "paint", G_CALLBACK (count_frame_cb), &fr);
+  changed_id = g_signal_connect (selection_model (f), "items-changed",
+                                 G_CALLBACK (list_changed_cb), &fr);
+  letterbox_message_list_show_query (f->list, f->store, "subject");
+  wait_showing (f, "messages", 500);
+  g_signal_handler_disconnect (clock, paint_id);
+  g_signal_handler_disconnect (selection_model (f), changed_id);
+  g_assert_cmpuint (fr.changes->len, ==, 3);
+  g_assert_cmpuint (g_array_index (fr.changes, Change, 0).removed, ==, 500);
+  g_assert_cmpuint (g_array_index (fr.changes, Change, 0).added, ==, 0);
+  first = &g_array_index (fr.changes, Change, 1);
+  rest = &g_array_index (fr.changes, Change, 2);
+  g_assert_cmpuint (first->added, >=, window_rows);
+  g_assert_cmpuint (first->added, <, 500);
+  g_assert_cmpuint (rest->added, ==, 500 - first->added);
+  g_assert_cmpuint (rest->frames, >, first->frames);
+
+  /* A list not on screen waits for no frame: it keeps the first screenful until asked to
+   * act on positions. Ctrl+A selects every row, not only those. */
+  gtk_widget_set_visible (f->window, FALSE);
+  letterbox_message_list_show_folder (f->list, f->store, f->folder);
+  g_assert_true (lb_test_wait_until (list_loaded, f, 10000));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (selection_model (f))), ==,
+                    first->added);
+  letterbox_message_list_select_all (f->list);
+  all = gtk_selection_model_get_selection (selection_model (f));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (selection_model (f))), ==, 500);
+  g_assert_cmpuint (gtk_bitset_get_size (all), ==, 500);
+
+  g_array_unref (fr.changes);
+}
+
 static void
 test_conversations (Fixture       *f,
                     gconstpointer  data)
@@ -263,6 +374,7 @@ main (int   argc,
   ADD ("empty-states", test_empty_states);
   ADD ("selection-and-refresh", test_selection_and_refresh);
   ADD ("conversations", test_conversations);
+  ADD ("screenful-first", test_screenful_first);
 #undef ADD
 
   return g_test_run ();
