@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "letterbox-clip-model.h"
 #include "letterbox-message-list.h"
 #include "letterbox-message-list-model.h"
 #include "letterbox-message-row.h"
@@ -22,10 +23,10 @@
  * Conversations follow the GSettings key "conversations".
  *
  * A folder (or search) newly shown comes to the list view a screenful at a time: the list
- * view sees only the rows the tallest monitor can show (a GtkSliceListModel over the
- * model) until a frame has painted them, then all of them. GTK 4.8's list view makes and
- * binds some 200 rows whatever its height, and the first frame, the launch's above all,
- * need not wait for the rows below the window.
+ * view sees only the rows the tallest monitor can show (a LetterboxClipModel over the
+ * model) until a frame has painted them, or a key is pressed in it, then all of them.
+ * GTK 4.8's list view makes and binds some 200 rows whatever its height, and the first
+ * frame, the launch's above all, need not wait for the rows below the window.
  *
  * With LETTERBOX_BENCH=1 it prints timings on stderr for bench/app-list.sh: the first
  * frame painted with rows ("bench first-list-painted"), and with LETTERBOX_BENCH_SCROLL=N
@@ -42,7 +43,7 @@ struct _LetterboxMessageList
   GtkWidget parent_instance;
 
   LetterboxMessageListModel *model;
-  GtkSliceListModel *shown;    /* the model, cut to a screenful until a frame shows it */
+  LetterboxClipModel *shown;   /* the model, cut to a screenful until a frame shows it */
   gboolean cut;
   GtkMultiSelection *selection;
   GSettings *settings;
@@ -118,17 +119,18 @@ static void
 cut_to_screenful (LetterboxMessageList *self)
 {
   self->cut = TRUE;
-  gtk_slice_list_model_set_size (self->shown, screenful_rows (self));
+  letterbox_clip_model_set_limit (self->shown, screenful_rows (self));
 }
 
-/* Every row, from now on (also before acting on positions: Ctrl+A, the next row). */
+/* Every row, from now on (also before acting on positions: Ctrl+A, the next row, and any
+ * key the list view itself answers, End or Page Down). */
 static void
 uncut (LetterboxMessageList *self)
 {
   if (!self->cut)
     return;
   self->cut = FALSE;
-  gtk_slice_list_model_set_size (self->shown, G_MAXUINT);
+  letterbox_clip_model_set_limit (self->shown, G_MAXUINT);
 }
 
 /* A frame painted the first rows (or the list has none): the rest follow in the next. */
@@ -139,6 +141,13 @@ after_paint_cb (GdkFrameClock        *clock,
   if (self->cut && !letterbox_message_list_model_get_loading (self->model) &&
       gtk_widget_get_mapped (GTK_WIDGET (self)))
     uncut (self);
+}
+
+static gboolean
+key_pressed_cb (LetterboxMessageList *self)
+{
+  uncut (self);
+  return GDK_EVENT_PROPAGATE;
 }
 
 static void
@@ -750,6 +759,7 @@ letterbox_message_list_init (LetterboxMessageList *self)
   GtkDragSource *drag;
   GtkGesture *star_click;
   GtkEventController *star_motion;
+  GtkEventController *keys;
   const char *steps;
   const char *pages;
   guint page_size, max_pages;
@@ -768,7 +778,7 @@ letterbox_message_list_init (LetterboxMessageList *self)
   g_signal_connect_object (self->model, "rows-refreshed", G_CALLBACK (rows_refreshed_cb), self,
                            G_CONNECT_SWAPPED);
 
-  self->shown = gtk_slice_list_model_new (g_object_ref (G_LIST_MODEL (self->model)), 0, G_MAXUINT);
+  self->shown = letterbox_clip_model_new (G_LIST_MODEL (self->model));
   self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->shown)));
   g_signal_connect_swapped (self->selection, "selection-changed",
                             G_CALLBACK (selection_changed_cb), self);
@@ -784,6 +794,12 @@ letterbox_message_list_init (LetterboxMessageList *self)
   gtk_drag_source_set_actions (drag, GDK_ACTION_MOVE | GDK_ACTION_COPY);
   g_signal_connect (drag, "prepare", G_CALLBACK (drag_prepare_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (drag));
+
+  /* Before the list view's own bindings see the key. */
+  keys = gtk_event_controller_key_new ();
+  gtk_event_controller_set_propagation_phase (keys, GTK_PHASE_CAPTURE);
+  g_signal_connect_swapped (keys, "key-pressed", G_CALLBACK (key_pressed_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->list_view), keys);
 
   star_click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (star_click), GDK_BUTTON_PRIMARY);
@@ -1005,6 +1021,9 @@ letterbox_message_list_set_threads (LetterboxMessageList *self,
   if (letterbox_message_list_model_get_threads (self->model) == !!threads)
     return;
   letterbox_message_list_model_set_threads (self->model, threads);
+  /* A folder is listed anew; a search lists the same rows. */
+  if (letterbox_message_list_model_get_loading (self->model))
+    cut_to_screenful (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_THREADS]);
 }
 
