@@ -16,6 +16,7 @@
 #include "letterbox-message-view.h"
 #include "letterbox-status-area.h"
 #include "letterbox-status-spinner.h"
+#include "letterbox-toaster.h"
 #include "letterbox-window.h"
 
 /*
@@ -57,7 +58,7 @@ struct _LetterboxWindow
   guint mark_read_id;
   gint64 mark_read_message;
   LbFolder *shown_folder;      /* NULL: All Inboxes (or nothing yet) */
-  AdwToast *toast;             /* the toast shown last (weak), dismissed by the next one */
+  LetterboxToaster *toaster;   /* one toast at a time, the newest replacing the one shown */
   LetterboxMessageList *message_list;
   LetterboxMessageView *message_view;
 };
@@ -280,19 +281,13 @@ get_backend (LetterboxWindow *self)
   return app != NULL ? letterbox_application_get_backend (LETTERBOX_APPLICATION (app)) : NULL;
 }
 
-/* A new toast replaces the one before at once (AdwToastOverlay would queue it), so that
- * Undo always answers the latest change. */
+/* A new toast replaces the one before (AdwToastOverlay would queue it), so that Undo
+ * always answers the latest change: letterbox-toaster.c. */
 static void
 add_toast (LetterboxWindow *self,
            AdwToast        *toast)
 {
-  if (self->toast != NULL)
-    {
-      adw_toast_dismiss (self->toast);
-      g_clear_weak_pointer (&self->toast);
-    }
-  g_set_weak_pointer (&self->toast, toast);
-  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+  letterbox_toaster_show (self->toaster, toast);
 }
 
 static void
@@ -445,7 +440,6 @@ apply_progress (Apply *apply)
   apply->progress = adw_toast_new (title);
   g_object_add_weak_pointer (G_OBJECT (apply->progress), (gpointer *) &apply->progress);
   adw_toast_set_timeout (apply->progress, 0);
-  adw_toast_set_priority (apply->progress, ADW_TOAST_PRIORITY_HIGH);
   add_toast (self, apply->progress);
 }
 
@@ -462,7 +456,7 @@ apply_stopped (Apply      *apply,
   AdwToast *toast;
 
   if (apply->progress != NULL)
-    adw_toast_dismiss (apply->progress);
+    letterbox_toaster_dismiss (self->toaster, apply->progress);
   if (done == 0)
     {
       /* Translators: %s says why, from the background service. */
@@ -546,8 +540,9 @@ apply_send_next (Apply *apply)
 
   self = apply->self;
   /* The progress goes (add_toast() replaces it when it is the last toast). */
-  if (apply->progress != NULL && (apply->title == NULL || apply->progress != self->toast))
-    adw_toast_dismiss (apply->progress);
+  if (apply->progress != NULL &&
+      (apply->title == NULL || apply->progress != letterbox_toaster_get_latest (self->toaster)))
+    letterbox_toaster_dismiss (self->toaster, apply->progress);
   if (apply->title == NULL)
     {
       apply_free (apply, NULL);
@@ -1467,7 +1462,8 @@ letterbox_window_dispose (GObject *object)
   g_clear_handle_id (&self->present_id, g_source_remove);
   g_clear_handle_id (&self->mark_read_id, g_source_remove);
   g_clear_object (&self->shown_folder);
-  g_clear_weak_pointer (&self->toast);
+  /* Before the overlay goes: it dismisses its toasts, and nothing must follow them. */
+  g_clear_object (&self->toaster);
   g_cancellable_cancel (self->cancellable);
   g_cancellable_cancel (self->folder_cancellable);
   g_clear_object (&self->folder_cancellable);
@@ -1580,6 +1576,7 @@ letterbox_window_init (LetterboxWindow *self)
 
   self->settings = g_settings_new (APP_ID);
   self->cancellable = g_cancellable_new ();
+  self->toaster = letterbox_toaster_new (self->toast_overlay);
 
   gtk_window_set_default_size (GTK_WINDOW (self),
                                g_settings_get_int (self->settings, "window-width"),

@@ -9,6 +9,7 @@
 #include "letterbox-account-states.h"
 #include "letterbox-status-area.h"
 #include "letterbox-status-spinner.h"
+#include "letterbox-toaster.h"
 
 /*
  * The window's live-state widgets in-process (under Xvfb): the offline banner follows a
@@ -18,7 +19,9 @@
  * names it. The states come as AccountChanged and SyncProgress, emitted here on a
  * org.letterbox.Backend1 skeleton the widgets' LetterboxAccountStates is given instead of
  * the proxy; and through a real proxy on the test's bus, both widgets learn from one
- * ListAccounts call each time the name gets an owner.
+ * ListAccounts call each time the name gets an owner. And the window's toasts: a new one
+ * replaces the one shown, but never before that one has shown for
+ * LETTERBOX_TOASTER_SETTLED_MS (libadwaita 1.2 crashes on a toast dismissed too young).
  */
 
 /* ---- Looking into the widgets ---- */
@@ -329,6 +332,113 @@ test_one_list_per_owner (void)
   spin ();
 }
 
+/* ---- Toasts ---- */
+
+typedef struct
+{
+  AdwToastOverlay *overlay;
+  LetterboxToaster *toaster;
+  AdwToast *wanted;
+} Toasts;
+
+static guint
+n_toast_widgets (AdwToastOverlay *overlay)
+{
+  guint n = 0;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (overlay)); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    n += g_str_equal (G_OBJECT_TYPE_NAME (child), "AdwToastWidget");
+  return n;
+}
+
+static gboolean
+toast_shown (gpointer user_data)
+{
+  Toasts *t = user_data;
+
+  return letterbox_toaster_get_shown (t->toaster) == t->wanted;
+}
+
+static gboolean
+overlay_empty (gpointer user_data)
+{
+  Toasts *t = user_data;
+
+  return n_toast_widgets (t->overlay) == 0;
+}
+
+static gboolean
+overlay_mapped (gpointer user_data)
+{
+  Toasts *t = user_data;
+
+  return gtk_widget_get_mapped (GTK_WIDGET (t->overlay));
+}
+
+static void
+test_toasts (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  Toasts t = { ADW_TOAST_OVERLAY (adw_toast_overlay_new ()), NULL, NULL };
+  AdwToast *one = adw_toast_new ("One");
+  AdwToast *two = adw_toast_new ("Two");
+  AdwToast *three = adw_toast_new ("Three");
+  AdwToast *four = adw_toast_new ("Four");
+  gint64 before_one;
+  const gint64 settled = LETTERBOX_TOASTER_SETTLED_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_object_add_weak_pointer (G_OBJECT (one), (gpointer *) &one);
+  g_object_add_weak_pointer (G_OBJECT (two), (gpointer *) &two);
+  g_object_add_weak_pointer (G_OBJECT (three), (gpointer *) &three);
+  g_object_add_weak_pointer (G_OBJECT (four), (gpointer *) &four);
+  adw_toast_overlay_set_child (t.overlay, gtk_label_new ("Content"));
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (t.overlay));
+  gtk_window_set_default_size (GTK_WINDOW (window), 600, 400);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (lb_test_wait_until (overlay_mapped, &t, 10000));
+  t.toaster = letterbox_toaster_new (t.overlay);
+
+  /* Three changes in a row, as fast as a person pressing keys: the first toast shows;
+   * the second waits and is dropped unseen for the third. */
+  before_one = g_get_monotonic_time ();
+  letterbox_toaster_show (t.toaster, one);
+  letterbox_toaster_show (t.toaster, two);
+  g_assert_true (letterbox_toaster_get_shown (t.toaster) == one);
+  g_assert_true (letterbox_toaster_get_latest (t.toaster) == two);
+  letterbox_toaster_show (t.toaster, three);
+  g_assert_null (two);
+  g_assert_true (letterbox_toaster_get_latest (t.toaster) == three);
+  g_assert_cmpuint (n_toast_widgets (t.overlay), ==, 1);
+
+  /* The third shows once the first has shown long enough. */
+  t.wanted = three;
+  g_assert_true (lb_test_wait_until (toast_shown, &t, 10000));
+  g_assert_cmpint (g_get_monotonic_time () - before_one, >=, settled);
+
+  /* A toast waiting can be dismissed: it never shows. */
+  letterbox_toaster_show (t.toaster, four);
+  g_assert_true (letterbox_toaster_get_latest (t.toaster) == four);
+  letterbox_toaster_dismiss (t.toaster, four);
+  g_assert_null (four);
+  g_assert_true (letterbox_toaster_get_latest (t.toaster) == three);
+
+  /* The young toast shown is dismissed once it may be (it showed no sooner than
+   * `settled` after the first), and everything hides. */
+  letterbox_toaster_dismiss (t.toaster, three);
+  g_assert_true (letterbox_toaster_get_shown (t.toaster) == three);
+  t.wanted = NULL;
+  g_assert_true (lb_test_wait_until (toast_shown, &t, 10000));
+  g_assert_cmpint (g_get_monotonic_time () - before_one, >=, 2 * settled);
+  g_assert_true (lb_test_wait_until (overlay_empty, &t, 10000));
+  g_assert_null (one);
+  g_assert_null (three);
+
+  g_clear_object (&t.toaster);
+  gtk_window_destroy (GTK_WINDOW (window));
+  spin ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,5 +449,6 @@ main (int   argc,
   g_test_add_func ("/status/account-problems", test_account_problems);
   g_test_add_func ("/status/spinner", test_spinner);
   g_test_add_func ("/status/one-list-per-owner", test_one_list_per_owner);
+  g_test_add_func ("/status/toasts", test_toasts);
   return g_test_run ();
 }
