@@ -34,6 +34,11 @@ SECRET_SCHEMA = Secret.Schema.new("org.letterbox.Account", Secret.SchemaFlags.NO
                                    "protocol": Secret.SchemaAttributeType.STRING})
 
 
+def shown(acc):
+    """acc when a person sees it (lbgui.showing), else None: for wait_for."""
+    return acc if acc is not None and showing(acc) else None
+
+
 def write_settings(**values):
     """The app's GSettings, through the keyfile backend (the test suite's default, memory,
     cannot be set from outside the process)."""
@@ -201,11 +206,18 @@ def test_wrong_password(fx):
         backend = lbgui.Backend(home)
         write_settings(selected_folder="bob/INBOX")
         app = lbgui.App(home, **app_env())
-        fix = wait_for(lambda: find(app.frame, button_named("Enter Password")),
+        # Shown, not only in the accessibility tree: the error slides in (a revealer), and
+        # its line and button are there a moment before they are laid out.
+        fix = wait_for(lambda: shown(find(app.frame, button_named("Enter Password"))),
                        30, "the account error's Enter Password button")
-        problem = find(app.frame, lambda a: a is not None and (a.name or "").startswith("Bob: "))
-        tap.check("a refused password shows the account's error", problem is not None and showing(problem),
-                  problem.name if problem is not None else "no error line")
+        try:
+            problem = wait_for(lambda: shown(find(app.frame, lambda a: a is not None and
+                                                  (a.name or "").startswith("Bob: "))),
+                               30, "the account's error line")
+        except TimeoutError:
+            problem = None
+        tap.check("a refused password shows the account's error", problem is not None,
+                  problem.name if problem is not None else "no error line shown")
         tap.check("the error offers Enter Password", showing(fix))
         tap.check("no mail is listed yet", find(app.frame, contains("Waiting for Bob")) is None)
 
