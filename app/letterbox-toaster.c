@@ -9,86 +9,216 @@
  * The window's toasts, one at a time: a new toast replaces the one shown (AdwToastOverlay
  * would queue it behind), so that Undo always answers the latest change.
  *
- * Replacing is not done at once when the toast shown is young. libadwaita 1.2's
- * AdwToastOverlay frees a toast dismissed while its show animation still runs, if its hide
- * animation ends first: the show animation lasts 500 ms when the toast replaced another,
- * the hide animation 300 ms, and the show animation's end then unrefs through the freed
- * memory. The app crashed so when a second change followed the first within 200 ms of its
- * toast (test-triage-more, on a fast machine; later libadwaita disconnects that handler).
- * So the toast shown is dismissed no sooner than LETTERBOX_TOASTER_SETTLED_MS after it was
- * shown; a toast arriving meanwhile waits here (never in the overlay's queue) and is
- * itself replaced by a newer one, unseen. The overlay never holds more than the toast shown
- * and those hiding.
+ * libadwaita 1.2's AdwToastOverlay frees a toast's state when its hide animation ends,
+ * but leaves its show animation's "done" handler connected: a toast dismissed while its
+ * show animation would outlive its hide animation crashes the app when the show animation
+ * ends (later libadwaita disconnects that handler). The show animation lasts 300 ms, or
+ * 500 ms when another toast is still hiding; the hide animation 300 ms; both run on the
+ * frame clock. So:
+ *   * a toast is added only once the one before has finished hiding (the overlay has let
+ *     it go): its show animation is then the short one, which no dismissal can outlive,
+ *     be it by its close button, Escape, or Undo;
+ *   * a toast is dismissed here (to make room, or asked to) only once it has settled: a
+ *     frame of the overlay's clock has passed the end of its show animation, or the
+ *     overlay is not mapped (libadwaita then skips animations). Wall-clock time would not
+ *     do: a window that gets no frames for a while (a minimised one, on Wayland) finishes
+ *     both animations in the same frame when it is drawn again;
+ *   * the toasts' timeouts are the toaster's (the AdwToast's is set to 0), so that a
+ *     timeout is such a dismissal too.
+ * A toast arriving meanwhile waits here, outside the overlay, and a newer one drops it
+ * unseen. The app crashed so under fast triage before (test-triage-more).
  */
+
+/* Longer than any show animation (500 ms), counted in frame time. */
+#define SETTLE_US (600 * G_TIME_SPAN_MILLISECOND)
+/* Should the overlay never let a hidden toast go, the next shows anyway after this. */
+#define HIDING_MAX_MS 2000
+
 struct _LetterboxToaster
 {
   GObject parent_instance;
 
   AdwToastOverlay *overlay;
+
   AdwToast *shown;             /* in the overlay, not dismissed yet */
   gulong shown_dismissed_id;
-  gint64 shown_at;             /* monotonic µs */
-  gboolean dismiss_shown;      /* dismiss it as soon as it may be */
-  AdwToast *pending;           /* waits for the toast shown to settle */
-  guint settle_id;
+  guint shown_timeout;         /* seconds, 0: none */
+  guint timeout_id;
+  gint64 shown_frame_time;     /* the overlay's frame time when it was added */
+  guint tick_id;
+  guint settled_idle_id;
+  gboolean settled;
+  gboolean dismiss_shown;      /* dismiss it as soon as it has settled */
+
+  AdwToast *hiding;            /* dismissed, still in the overlay (weak) */
+  guint hiding_max_id;
+
+  AdwToast *pending;           /* waits for the toast shown to go */
+  guint pending_timeout;
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxToaster, letterbox_toaster, G_TYPE_OBJECT)
 
-static void show_now (LetterboxToaster *self,
-                      AdwToast         *toast);
+static void show_next (LetterboxToaster *self);
 
-static gint64
-settled_at (LetterboxToaster *self)
-{
-  return self->shown_at + LETTERBOX_TOASTER_SETTLED_MS * G_TIME_SPAN_MILLISECOND;
-}
-
-/* The toast shown went: closed, timed out, or dismissed here. The one waiting follows. */
 static void
-shown_dismissed_cb (LetterboxToaster *self)
+dismiss_shown_now (LetterboxToaster *self)
 {
-  g_clear_signal_handler (&self->shown_dismissed_id, self->shown);
-  g_clear_object (&self->shown);
-  self->dismiss_shown = FALSE;
-  g_clear_handle_id (&self->settle_id, g_source_remove);
-  if (self->pending != NULL)
-    show_now (self, g_steal_pointer (&self->pending));
+  /* shown_dismissed_cb() follows, in the emission. */
+  adw_toast_dismiss (self->shown);
 }
 
+/* Whether the toast shown may be dismissed without outliving its show animation. */
 static gboolean
-settled_cb (gpointer user_data)
+shown_settled (LetterboxToaster *self)
+{
+  return self->settled || !gtk_widget_get_mapped (GTK_WIDGET (self->overlay));
+}
+
+static void
+go_if_wanted (LetterboxToaster *self)
+{
+  if (self->shown != NULL && (self->pending != NULL || self->dismiss_shown) &&
+      shown_settled (self))
+    dismiss_shown_now (self);
+}
+
+/* In an idle after the frame that passed the show animation's end, so that the
+ * animation's own tick in that frame has run. */
+static gboolean
+settled_idle_cb (gpointer user_data)
 {
   LetterboxToaster *self = user_data;
 
-  self->settle_id = 0;
-  if (self->shown != NULL && (self->pending != NULL || self->dismiss_shown))
-    adw_toast_dismiss (self->shown);   /* shown_dismissed_cb() shows the one waiting */
+  self->settled_idle_id = 0;
+  self->settled = TRUE;
+  go_if_wanted (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+settle_tick_cb (GtkWidget     *widget,
+                GdkFrameClock *clock,
+                gpointer       user_data)
+{
+  LetterboxToaster *self = user_data;
+
+  if (gdk_frame_clock_get_frame_time (clock) < self->shown_frame_time + SETTLE_US)
+    return G_SOURCE_CONTINUE;
+  self->tick_id = 0;
+  self->settled_idle_id = g_idle_add (settled_idle_cb, self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  LetterboxToaster *self = user_data;
+
+  self->timeout_id = 0;
+  if (self->shown != NULL)
+    letterbox_toaster_dismiss (self, self->shown);
   return G_SOURCE_REMOVE;
 }
 
 static void
-wait_to_settle (LetterboxToaster *self)
+stop_shown_sources (LetterboxToaster *self)
 {
-  gint64 left = settled_at (self) - g_get_monotonic_time ();
-
-  if (self->settle_id != 0)
-    return;
-  self->settle_id = g_timeout_add (MAX (left, 0) / G_TIME_SPAN_MILLISECOND + 1, settled_cb, self);
+  g_clear_handle_id (&self->timeout_id, g_source_remove);
+  g_clear_handle_id (&self->settled_idle_id, g_source_remove);
+  if (self->tick_id != 0)
+    {
+      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->tick_id);
+      self->tick_id = 0;
+    }
 }
 
 static void
-show_now (LetterboxToaster *self,
-          AdwToast         *toast)
+hiding_gone_cb (gpointer  user_data,
+                GObject  *where_the_toast_was)
 {
+  LetterboxToaster *self = user_data;
+
+  self->hiding = NULL;
+  g_clear_handle_id (&self->hiding_max_id, g_source_remove);
+  show_next (self);
+}
+
+static void
+forget_hiding (LetterboxToaster *self)
+{
+  if (self->hiding != NULL)
+    g_object_weak_unref (G_OBJECT (self->hiding), hiding_gone_cb, self);
+  self->hiding = NULL;
+  g_clear_handle_id (&self->hiding_max_id, g_source_remove);
+}
+
+static gboolean
+hiding_max_cb (gpointer user_data)
+{
+  LetterboxToaster *self = user_data;
+
+  self->hiding_max_id = 0;
+  g_warning ("A dismissed toast stayed in the overlay for %d ms; showing the next one",
+             HIDING_MAX_MS);
+  forget_hiding (self);
+  show_next (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+unref_idle_cb (gpointer user_data)
+{
+  g_object_unref (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The toast shown went: closed, timed out, undone, Escape, or dismissed here. The next
+ * one waits until the overlay has let it go. */
+static void
+shown_dismissed_cb (LetterboxToaster *self)
+{
+  AdwToast *toast = g_steal_pointer (&self->shown);
+
+  g_clear_signal_handler (&self->shown_dismissed_id, toast);
+  stop_shown_sources (self);
+  self->dismiss_shown = FALSE;
+  forget_hiding (self);
+  self->hiding = toast;
+  g_object_weak_ref (G_OBJECT (toast), hiding_gone_cb, self);
+  self->hiding_max_id = g_timeout_add (HIDING_MAX_MS, hiding_max_cb, self);
+  /* Maybe the last reference (the overlay lets an unmapped toast go at once): dropped
+   * after the emission of "dismissed", not inside it. */
+  g_idle_add_full (G_PRIORITY_DEFAULT, unref_idle_cb, toast, NULL);
+}
+
+static void
+show_next (LetterboxToaster *self)
+{
+  AdwToast *toast;
+
+  if (self->shown != NULL || self->hiding != NULL || self->pending == NULL)
+    return;
+
+  toast = g_steal_pointer (&self->pending);
   self->shown = toast;
-  self->shown_at = g_get_monotonic_time ();
+  self->shown_timeout = self->pending_timeout;
+  self->settled = FALSE;
   self->dismiss_shown = FALSE;
   adw_toast_overlay_add_toast (self->overlay, g_object_ref (toast));
-  /* After the overlay's own handler: the next toast is added once it has let this one
-   * go, and is shown at once rather than queued. */
+  /* After the overlay's own handler, which starts the hide animation. */
   self->shown_dismissed_id = g_signal_connect_swapped (toast, "dismissed",
                                                        G_CALLBACK (shown_dismissed_cb), self);
+  if (gtk_widget_get_mapped (GTK_WIDGET (self->overlay)))
+    {
+      GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (self->overlay));
+
+      self->shown_frame_time = gdk_frame_clock_get_frame_time (clock);
+      self->tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (self->overlay), settle_tick_cb,
+                                                    self, NULL);
+    }
+  if (self->shown_timeout > 0)
+    self->timeout_id = g_timeout_add (self->shown_timeout * 1000, timeout_cb, self);
 }
 
 static void
@@ -96,10 +226,13 @@ letterbox_toaster_dispose (GObject *object)
 {
   LetterboxToaster *self = LETTERBOX_TOASTER (object);
 
-  g_clear_handle_id (&self->settle_id, g_source_remove);
   if (self->shown != NULL)
-    g_clear_signal_handler (&self->shown_dismissed_id, self->shown);
-  g_clear_object (&self->shown);
+    {
+      stop_shown_sources (self);
+      g_clear_signal_handler (&self->shown_dismissed_id, self->shown);
+      g_clear_object (&self->shown);
+    }
+  forget_hiding (self);
   g_clear_object (&self->pending);
   g_clear_object (&self->overlay);
 
@@ -131,11 +264,11 @@ letterbox_toaster_new (AdwToastOverlay *overlay)
 
 /**
  * letterbox_toaster_show:
- * @toast: (transfer full): the new toast
+ * @toast: (transfer full): the new toast, not in an overlay yet
  *
- * Shows @toast in place of the one shown, at once or, when that one is younger than
- * LETTERBOX_TOASTER_SETTLED_MS, as soon as it is that old (a toast waiting for then is
- * dropped for @toast).
+ * Shows @toast in place of the one shown, at once or as soon as that one has settled and
+ * hidden (a toast waiting for then is dropped for @toast). @toast's timeout is kept by the
+ * toaster from when it shows; the AdwToast's own is set to 0.
  */
 void
 letterbox_toaster_show (LetterboxToaster *self,
@@ -145,19 +278,14 @@ letterbox_toaster_show (LetterboxToaster *self,
   g_return_if_fail (ADW_IS_TOAST (toast));
 
   g_clear_object (&self->pending);
-  if (self->shown == NULL)
-    {
-      show_now (self, toast);
-      return;
-    }
   self->pending = toast;
-  if (g_get_monotonic_time () >= settled_at (self))
-    adw_toast_dismiss (self->shown);   /* shown_dismissed_cb() shows @toast */
-  else
-    wait_to_settle (self);
+  self->pending_timeout = adw_toast_get_timeout (toast);
+  adw_toast_set_timeout (toast, 0);
+  go_if_wanted (self);
+  show_next (self);
 }
 
-/* Dismisses @toast: a toast waiting is dropped, the toast shown goes once it may. */
+/* Dismisses @toast: a toast waiting is dropped, the toast shown goes once it has settled. */
 void
 letterbox_toaster_dismiss (LetterboxToaster *self,
                            AdwToast         *toast)
@@ -169,13 +297,8 @@ letterbox_toaster_dismiss (LetterboxToaster *self,
     g_clear_object (&self->pending);
   else if (toast == self->shown)
     {
-      if (g_get_monotonic_time () >= settled_at (self))
-        adw_toast_dismiss (toast);
-      else
-        {
-          self->dismiss_shown = TRUE;
-          wait_to_settle (self);
-        }
+      self->dismiss_shown = TRUE;
+      go_if_wanted (self);
     }
 }
 

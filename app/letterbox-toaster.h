@@ -8,9 +8,6 @@ G_BEGIN_DECLS
 #define LETTERBOX_TYPE_TOASTER (letterbox_toaster_get_type ())
 G_DECLARE_FINAL_TYPE (LetterboxToaster, letterbox_toaster, LETTERBOX, TOASTER, GObject)
 
-/* How long a toast shows at least before another replaces it (see letterbox-toaster.c). */
-#define LETTERBOX_TOASTER_SETTLED_MS 700
-
 LetterboxToaster *letterbox_toaster_new        (AdwToastOverlay  *overlay);
 void              letterbox_toaster_show       (LetterboxToaster *self,
                                                 AdwToast         *toast);
