@@ -16,8 +16,9 @@
  * 500 ms when another toast is still hiding; the hide animation 300 ms; both run on the
  * frame clock. So:
  *   * a toast is added only once the one before has finished hiding (the overlay has let
- *     it go): its show animation is then the short one, which no dismissal can outlive,
- *     be it by its close button, Escape, or Undo;
+ *     it go): its show animation is then the short one, which a dismissal by its close
+ *     button, Escape or Undo outlives unless one frame spans the ends of both (a main loop
+ *     stalled for longer than the person took to close the toast: left to libadwaita);
  *   * a toast is dismissed here (to make room, or asked to) only once it has settled: a
  *     frame of the overlay's clock has passed the end of its show animation, or the
  *     overlay is not mapped (libadwaita then skips animations). Wall-clock time would not
@@ -31,8 +32,9 @@
 
 /* Longer than any show animation (500 ms), counted in frame time. */
 #define SETTLE_US (600 * G_TIME_SPAN_MILLISECOND)
-/* Should the overlay never let a hidden toast go, the next shows anyway after this. */
-#define HIDING_MAX_MS 2000
+/* Should the overlay never let a hidden toast go, the next shows anyway after this much
+ * frame time (or at once when the overlay is not mapped). */
+#define HIDING_MAX_US (2 * G_TIME_SPAN_SECOND)
 
 struct _LetterboxToaster
 {
@@ -51,7 +53,9 @@ struct _LetterboxToaster
   gboolean dismiss_shown;      /* dismiss it as soon as it has settled */
 
   AdwToast *hiding;            /* dismissed, still in the overlay (weak) */
-  guint hiding_max_id;
+  guint hiding_tick_id;
+  gint64 hiding_frame_time;    /* the overlay's frame time when it was dismissed */
+  guint next_idle_id;
 
   AdwToast *pending;           /* waits for the toast shown to go */
   guint pending_timeout;
@@ -140,7 +144,11 @@ hiding_gone_cb (gpointer  user_data,
   LetterboxToaster *self = user_data;
 
   self->hiding = NULL;
-  g_clear_handle_id (&self->hiding_max_id, g_source_remove);
+  if (self->hiding_tick_id != 0)
+    {
+      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->hiding_tick_id);
+      self->hiding_tick_id = 0;
+    }
   show_next (self);
 }
 
@@ -150,19 +158,38 @@ forget_hiding (LetterboxToaster *self)
   if (self->hiding != NULL)
     g_object_weak_unref (G_OBJECT (self->hiding), hiding_gone_cb, self);
   self->hiding = NULL;
-  g_clear_handle_id (&self->hiding_max_id, g_source_remove);
+  if (self->hiding_tick_id != 0)
+    {
+      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->hiding_tick_id);
+      self->hiding_tick_id = 0;
+    }
 }
 
 static gboolean
-hiding_max_cb (gpointer user_data)
+show_next_idle_cb (gpointer user_data)
 {
   LetterboxToaster *self = user_data;
 
-  self->hiding_max_id = 0;
-  g_warning ("A dismissed toast stayed in the overlay for %d ms; showing the next one",
-             HIDING_MAX_MS);
-  forget_hiding (self);
+  self->next_idle_id = 0;
   show_next (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+hiding_tick_cb (GtkWidget     *widget,
+                GdkFrameClock *clock,
+                gpointer       user_data)
+{
+  LetterboxToaster *self = user_data;
+
+  if (gdk_frame_clock_get_frame_time (clock) < self->hiding_frame_time + HIDING_MAX_US)
+    return G_SOURCE_CONTINUE;
+  self->hiding_tick_id = 0;
+  g_message ("A dismissed toast stayed in the overlay for 2 s; showing the next one");
+  forget_hiding (self);
+  /* Not inside the frame: the overlay is being laid out around its toasts. */
+  if (self->next_idle_id == 0)
+    self->next_idle_id = g_idle_add (show_next_idle_cb, self);
   return G_SOURCE_REMOVE;
 }
 
@@ -186,7 +213,13 @@ shown_dismissed_cb (LetterboxToaster *self)
   forget_hiding (self);
   self->hiding = toast;
   g_object_weak_ref (G_OBJECT (toast), hiding_gone_cb, self);
-  self->hiding_max_id = g_timeout_add (HIDING_MAX_MS, hiding_max_cb, self);
+  if (gtk_widget_get_mapped (GTK_WIDGET (self->overlay)))
+    {
+      self->hiding_frame_time =
+        gdk_frame_clock_get_frame_time (gtk_widget_get_frame_clock (GTK_WIDGET (self->overlay)));
+      self->hiding_tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (self->overlay),
+                                                           hiding_tick_cb, self, NULL);
+    }
   /* Maybe the last reference (the overlay lets an unmapped toast go at once): dropped
    * after the emission of "dismissed", not inside it. */
   g_idle_add_full (G_PRIORITY_DEFAULT, unref_idle_cb, toast, NULL);
@@ -217,6 +250,8 @@ show_next (LetterboxToaster *self)
       self->tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (self->overlay), settle_tick_cb,
                                                     self, NULL);
     }
+  else
+    self->settled = TRUE;   /* libadwaita skipped its show animation */
   if (self->shown_timeout > 0)
     self->timeout_id = g_timeout_add (self->shown_timeout * 1000, timeout_cb, self);
 }
@@ -233,6 +268,7 @@ letterbox_toaster_dispose (GObject *object)
       g_clear_object (&self->shown);
     }
   forget_hiding (self);
+  g_clear_handle_id (&self->next_idle_id, g_source_remove);
   g_clear_object (&self->pending);
   g_clear_object (&self->overlay);
 

@@ -369,6 +369,14 @@ overlay_empty (gpointer user_data)
 }
 
 static gboolean
+one_toast_widget (gpointer user_data)
+{
+  Toasts *t = user_data;
+
+  return n_toast_widgets (t->overlay) == 1;
+}
+
+static gboolean
 overlay_mapped (gpointer user_data)
 {
   Toasts *t = user_data;
@@ -376,34 +384,30 @@ overlay_mapped (gpointer user_data)
   return gtk_widget_get_mapped (GTK_WIDGET (t->overlay));
 }
 
-static void
-count_frame_cb (GdkFrameClock *clock,
-                guint         *frames)
+typedef struct
 {
-  (*frames)++;
-}
+  GdkFrameClock *clock;
+  gint64 time;
+} FrameTime;
 
 static gboolean
-frames_reached (gpointer user_data)
+frame_time_reached (gpointer user_data)
 {
-  guint *counts = user_data;
+  FrameTime *f = user_data;
 
-  return counts[0] >= counts[1];
+  return gdk_frame_clock_get_frame_time (f->clock) >= f->time;
 }
 
-/* Waits until the overlay's frame clock has painted @n more frames: a person sees a toast
- * no sooner than that. */
+/* Waits until the overlay's frame clock has drawn a frame at @time or later. */
 static void
-frames_after (Toasts *t,
-              guint   n)
+frame_time_after (Toasts *t,
+                  gint64  time)
 {
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (t->overlay));
-  guint counts[2] = { 0, n };
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (count_frame_cb), &counts[0]);
+  FrameTime f = { gtk_widget_get_frame_clock (GTK_WIDGET (t->overlay)), time };
 
+  /* Frames keep coming while the toast's animation runs, and a draw asks for one more. */
   gtk_widget_queue_draw (GTK_WIDGET (t->overlay));
-  g_assert_true (lb_test_wait_until (frames_reached, counts, 10000));
-  g_signal_handler_disconnect (clock, id);
+  g_assert_true (lb_test_wait_until (frame_time_reached, &f, 10000));
 }
 
 static void
@@ -416,13 +420,17 @@ test_toasts (void)
   AdwToast *three = adw_toast_new ("Three");
   AdwToast *four = adw_toast_new ("Four");
   AdwToast *five = adw_toast_new ("Five");
-  gint64 start;
+  AdwToast *six = adw_toast_new ("Six");
+  AdwToast *seven = adw_toast_new ("Seven");
+  gint64 start, three_added;
 
   g_object_add_weak_pointer (G_OBJECT (one), (gpointer *) &one);
   g_object_add_weak_pointer (G_OBJECT (two), (gpointer *) &two);
   g_object_add_weak_pointer (G_OBJECT (three), (gpointer *) &three);
   g_object_add_weak_pointer (G_OBJECT (four), (gpointer *) &four);
   g_object_add_weak_pointer (G_OBJECT (five), (gpointer *) &five);
+  g_object_add_weak_pointer (G_OBJECT (six), (gpointer *) &six);
+  g_object_add_weak_pointer (G_OBJECT (seven), (gpointer *) &seven);
   adw_toast_overlay_set_child (t.overlay, gtk_label_new ("Content"));
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (t.overlay));
   gtk_window_set_default_size (GTK_WINDOW (window), 600, 400);
@@ -446,6 +454,7 @@ test_toasts (void)
    * has hidden (300 ms more): the overlay has let it go, and shows the third alone. */
   t.wanted = three;
   g_assert_true (lb_test_wait_until (toast_shown, &t, 10000));
+  three_added = gdk_frame_clock_get_frame_time (gtk_widget_get_frame_clock (GTK_WIDGET (t.overlay)));
   g_assert_cmpint (g_get_monotonic_time () - start, >=, 600 * G_TIME_SPAN_MILLISECOND);
   g_assert_null (one);
   g_assert_cmpuint (n_toast_widgets (t.overlay), ==, 1);
@@ -457,13 +466,12 @@ test_toasts (void)
   g_assert_null (four);
   g_assert_true (letterbox_toaster_get_latest (t.toaster) == three);
 
-  /* The person closes the young toast as soon as it is drawn (its close button, Escape,
-   * Undo: the toast dismissed directly, not through the toaster). Shown alone, its show
-   * animation is the short one, which its hide animation outlives: with the toast added
-   * while the first was still hiding, this crashed libadwaita 1.2 at the end of that
-   * animation. (Dismissed in the very frame it was added, before anyone could see it,
-   * both animations would end in one frame, and that crashes libadwaita 1.2 still.) */
-  frames_after (&t, 2);
+  /* The person closes the young toast 180 ms after it appeared (its close button,
+   * Escape, Undo: the toast dismissed directly, not through the toaster). Shown alone,
+   * its show animation is the short one (300 ms), which its hide animation (300 ms from
+   * the dismissal) outlives. Added while the first was still hiding, it would have the
+   * long one (500 ms), and this crashed libadwaita 1.2 when that ended. */
+  frame_time_after (&t, three_added + 180 * G_TIME_SPAN_MILLISECOND);
   adw_toast_dismiss (three);
   g_assert_null (letterbox_toaster_get_shown (t.toaster));
   g_assert_true (lb_test_wait_until (overlay_empty, &t, 10000));
@@ -481,9 +489,23 @@ test_toasts (void)
   g_assert_true (lb_test_wait_until (overlay_empty, &t, 10000));
   g_assert_null (five);
 
+  /* A toast added while the window is hidden (libadwaita skips its animations) still
+   * gives way to the next one once the window is back. */
+  gtk_widget_set_visible (window, FALSE);
+  letterbox_toaster_show (t.toaster, six);
+  g_assert_true (letterbox_toaster_get_shown (t.toaster) == six);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (lb_test_wait_until (overlay_mapped, &t, 10000));
+  letterbox_toaster_show (t.toaster, seven);
+  t.wanted = seven;
+  g_assert_true (lb_test_wait_until (toast_shown, &t, 10000));
+  g_assert_true (lb_test_wait_until (one_toast_widget, &t, 10000));
+  g_assert_null (six);
+
   g_clear_object (&t.toaster);
   gtk_window_destroy (GTK_WINDOW (window));
   spin ();
+  g_assert_null (seven);
 }
 
 int
