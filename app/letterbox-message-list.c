@@ -44,7 +44,6 @@ struct _LetterboxMessageList
 
   LetterboxMessageListModel *model;
   LetterboxClipModel *shown;   /* the model, cut to a screenful until a frame shows it */
-  gboolean cut;
   GtkMultiSelection *selection;
   GSettings *settings;
   LetterboxMessageItem *pending_item;   /* selected before it was read */
@@ -118,8 +117,13 @@ screenful_rows (LetterboxMessageList *self)
 static void
 cut_to_screenful (LetterboxMessageList *self)
 {
-  self->cut = TRUE;
   letterbox_clip_model_set_limit (self->shown, screenful_rows (self));
+}
+
+static gboolean
+is_cut (LetterboxMessageList *self)
+{
+  return letterbox_clip_model_get_limit (self->shown) != G_MAXUINT;
 }
 
 /* Every row, from now on (also before acting on positions: Ctrl+A, the next row, and any
@@ -127,9 +131,6 @@ cut_to_screenful (LetterboxMessageList *self)
 static void
 uncut (LetterboxMessageList *self)
 {
-  if (!self->cut)
-    return;
-  self->cut = FALSE;
   letterbox_clip_model_set_limit (self->shown, G_MAXUINT);
 }
 
@@ -138,7 +139,7 @@ static void
 after_paint_cb (GdkFrameClock        *clock,
                 LetterboxMessageList *self)
 {
-  if (self->cut && !letterbox_message_list_model_get_loading (self->model) &&
+  if (is_cut (self) && !letterbox_message_list_model_get_loading (self->model) &&
       gtk_widget_get_mapped (GTK_WIDGET (self)))
     uncut (self);
 }

@@ -44,7 +44,6 @@ struct _LetterboxToaster
 
   AdwToast *shown;             /* in the overlay, not dismissed yet */
   gulong shown_dismissed_id;
-  guint shown_timeout;         /* seconds, 0: none */
   guint timeout_id;
   gint64 shown_frame_time;     /* the overlay's frame time when it was added */
   guint tick_id;
@@ -58,7 +57,7 @@ struct _LetterboxToaster
   guint next_idle_id;
 
   AdwToast *pending;           /* waits for the toast shown to go */
-  guint pending_timeout;
+  guint pending_timeout;       /* seconds (0: none), from when it shows */
 };
 
 G_DEFINE_FINAL_TYPE (LetterboxToaster, letterbox_toaster, G_TYPE_OBJECT)
@@ -66,10 +65,12 @@ G_DEFINE_FINAL_TYPE (LetterboxToaster, letterbox_toaster, G_TYPE_OBJECT)
 static void show_next (LetterboxToaster *self);
 
 static void
-dismiss_shown_now (LetterboxToaster *self)
+remove_tick (LetterboxToaster *self,
+             guint            *tick_id)
 {
-  /* shown_dismissed_cb() follows, in the emission. */
-  adw_toast_dismiss (self->shown);
+  if (*tick_id != 0)
+    gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), *tick_id);
+  *tick_id = 0;
 }
 
 /* Whether the toast shown may be dismissed without outliving its show animation. */
@@ -84,7 +85,7 @@ go_if_wanted (LetterboxToaster *self)
 {
   if (self->shown != NULL && (self->pending != NULL || self->dismiss_shown) &&
       shown_settled (self))
-    dismiss_shown_now (self);
+    adw_toast_dismiss (self->shown);   /* shown_dismissed_cb() follows, in the emission */
 }
 
 /* In an idle after the frame that passed the show animation's end, so that the
@@ -130,11 +131,7 @@ stop_shown_sources (LetterboxToaster *self)
 {
   g_clear_handle_id (&self->timeout_id, g_source_remove);
   g_clear_handle_id (&self->settled_idle_id, g_source_remove);
-  if (self->tick_id != 0)
-    {
-      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->tick_id);
-      self->tick_id = 0;
-    }
+  remove_tick (self, &self->tick_id);
 }
 
 static void
@@ -144,11 +141,7 @@ hiding_gone_cb (gpointer  user_data,
   LetterboxToaster *self = user_data;
 
   self->hiding = NULL;
-  if (self->hiding_tick_id != 0)
-    {
-      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->hiding_tick_id);
-      self->hiding_tick_id = 0;
-    }
+  remove_tick (self, &self->hiding_tick_id);
   show_next (self);
 }
 
@@ -158,11 +151,7 @@ forget_hiding (LetterboxToaster *self)
   if (self->hiding != NULL)
     g_object_weak_unref (G_OBJECT (self->hiding), hiding_gone_cb, self);
   self->hiding = NULL;
-  if (self->hiding_tick_id != 0)
-    {
-      gtk_widget_remove_tick_callback (GTK_WIDGET (self->overlay), self->hiding_tick_id);
-      self->hiding_tick_id = 0;
-    }
+  remove_tick (self, &self->hiding_tick_id);
 }
 
 static gboolean
@@ -235,7 +224,6 @@ show_next (LetterboxToaster *self)
 
   toast = g_steal_pointer (&self->pending);
   self->shown = toast;
-  self->shown_timeout = self->pending_timeout;
   self->settled = FALSE;
   self->dismiss_shown = FALSE;
   adw_toast_overlay_add_toast (self->overlay, g_object_ref (toast));
@@ -252,8 +240,8 @@ show_next (LetterboxToaster *self)
     }
   else
     self->settled = TRUE;   /* libadwaita skipped its show animation */
-  if (self->shown_timeout > 0)
-    self->timeout_id = g_timeout_add (self->shown_timeout * 1000, timeout_cb, self);
+  if (self->pending_timeout > 0)
+    self->timeout_id = g_timeout_add (self->pending_timeout * 1000, timeout_cb, self);
 }
 
 static void

@@ -281,15 +281,6 @@ get_backend (LetterboxWindow *self)
   return app != NULL ? letterbox_application_get_backend (LETTERBOX_APPLICATION (app)) : NULL;
 }
 
-/* A new toast replaces the one before (AdwToastOverlay would queue it), so that Undo
- * always answers the latest change: letterbox-toaster.c. */
-static void
-add_toast (LetterboxWindow *self,
-           AdwToast        *toast)
-{
-  letterbox_toaster_show (self->toaster, toast);
-}
-
 static void
 show_toast (LetterboxWindow *self,
             const char      *title)
@@ -298,7 +289,7 @@ show_toast (LetterboxWindow *self,
   AdwToast *toast = adw_toast_new (markup);
 
   adw_toast_set_timeout (toast, 5);
-  add_toast (self, toast);
+  letterbox_toaster_show (self->toaster, toast);
 }
 
 /*
@@ -440,7 +431,7 @@ apply_progress (Apply *apply)
   apply->progress = adw_toast_new (title);
   g_object_add_weak_pointer (G_OBJECT (apply->progress), (gpointer *) &apply->progress);
   adw_toast_set_timeout (apply->progress, 0);
-  add_toast (self, apply->progress);
+  letterbox_toaster_show (self->toaster, apply->progress);
 }
 
 /* A batch failed: the batches before it were applied. Says how far the change got and
@@ -483,7 +474,7 @@ apply_stopped (Apply      *apply,
     }
   else
     apply_free (apply, NULL);
-  add_toast (self, toast);
+  letterbox_toaster_show (self->toaster, toast);
 }
 
 static void
@@ -539,7 +530,7 @@ apply_send_next (Apply *apply)
     }
 
   self = apply->self;
-  /* The progress goes (add_toast() replaces it when it is the last toast). */
+  /* The progress goes (the toaster replaces it when it is the last toast). */
   if (apply->progress != NULL &&
       (apply->title == NULL || apply->progress != letterbox_toaster_get_latest (self->toaster)))
     letterbox_toaster_dismiss (self->toaster, apply->progress);
@@ -564,7 +555,7 @@ apply_send_next (Apply *apply)
     }
   else
     apply_free (apply, NULL);
-  add_toast (self, toast);
+  letterbox_toaster_show (self->toaster, toast);
 }
 
 /* Sends @changes (Change, taken) in batches; when all worked and @title is not %NULL,
